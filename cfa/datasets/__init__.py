@@ -1,0 +1,1 @@
+"""Dataset readers (torch Datasets), simulators and preprocessors. One module per dataset."""

@@ -1,0 +1,1 @@
+"""Training: one shared loop (data, optimisation, checkpoints, logging); objectives plug into it."""

@@ -1,0 +1,1 @@
+"""Stage entry points of the cfa workflow: one module per `cfa` subcommand in `pipeline.commands`."""

@@ -1,0 +1,1 @@
+"""One module per `cfa` subcommand (see pipeline/cli.py for the protocol)."""
