@@ -183,7 +183,43 @@ def resolve(raw: dict, overrides: Iterable[str] = (), origin: str = "params.yaml
     for name, overlay in profiles.items():
         _check_overlay_keys(raw, overlay, f"profiles.{name}")
     validate(params, origin)
+    _check_references(params, origin)
     return params
+
+
+def _check_references(params: dict, origin: str) -> None:
+    """Cross-key checks the schema cannot express: tables name existing datasets and models."""
+    for table, spec in params["tables"].items():
+        for ds in spec["datasets"]:
+            if ds not in params["rotation_sets"]:
+                raise UserError(f"{origin}: tables.{table}.datasets: {ds!r} is not a key of rotation_sets "
+                                f"(known: {', '.join(params['rotation_sets'])})")
+        for model in spec["models"]:
+            if model not in params["models"]:
+                raise UserError(f"{origin}: tables.{table}.models: {model!r} is not a key of models "
+                                f"(known: {', '.join(params['models'])})")
+
+
+def overrides_between(base: dict, changed: dict, prefix: str = "") -> list[str]:
+    """`key=value` strings (for --set) that turn `base` into `changed`, leaf by leaf.
+
+    Snakemake merges `--config` into params.yaml; the rules hand the difference to every `cfa`
+    command, so the commands equal DVC's exactly when nothing is overridden.
+    """
+    out: list[str] = []
+    for key, value in changed.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            out += overrides_between(base[key], value, dotted + ".")
+        elif key not in base or base[key] != value:
+            out.append(f"{dotted}={_yaml_scalar(value)}")
+    return out
+
+
+def _yaml_scalar(value: Any) -> str:
+    if isinstance(value, str) and yaml.safe_load(value) == value:
+        return value
+    return json.dumps(value)
 
 
 def load_params(path: str | Path = "params.yaml", overrides: Iterable[str] = ()) -> dict:

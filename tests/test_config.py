@@ -73,3 +73,22 @@ def test_cli_help_lists_working_subcommands():
     proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "--help"], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0
     assert "params" in proc.stdout
+
+
+def test_tables_must_name_existing_datasets_and_models():
+    with pytest.raises(UserError, match="tables.table2.datasets: 'RX-1'"):
+        load_params(PARAMS, ["tables.table2.datasets=[RA-20, RX-1]"])
+    with pytest.raises(UserError, match="tables.table2.models: 'nope'"):
+        load_params(PARAMS, ["tables.table2.models=[nope]"])
+
+
+def test_overrides_between_round_trips_through_set():
+    from cfa.config import overrides_between
+    raw = read_yaml(PARAMS)
+    changed = yaml.safe_load(yaml.safe_dump(raw))
+    changed["profile"] = "demo"
+    changed["metrics"]["pretrained_backbones"] = False
+    changed["models"]["pix2pix"]["optim"]["lr"] = 0.001
+    sets = overrides_between(raw, changed)
+    assert sorted(sets) == ["metrics.pretrained_backbones=false", "models.pix2pix.optim.lr=0.001", "profile=demo"]
+    assert resolve(raw, sets) == resolve(changed)

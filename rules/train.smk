@@ -1,0 +1,19 @@
+# Training: one rule per model, the dataset a (constrained) wildcard. GPU jobs declare gpu=1 and the
+# workflow profile (profiles/default) caps gpu at 1, so two trainings never share a GPU.
+
+for _model in MODELS:
+
+    rule:
+        name: f"train_{slug(_model)}"
+        input:
+            data=f"{DATA}/rotation/{{dataset}}.h5",
+        output:
+            checkpoint=f"{RUNS}/{_model}/{{dataset}}/checkpoint.pt",
+            info=f"{RUNS}/{_model}/{{dataset}}/run.json",
+        params:
+            cfg=params_json("profile", "seed", f"models.{_model}", "train"),
+        resources:
+            gpu=1,
+        threads: 2
+        shell:
+            f"cfa train --model {_model} --data {{input.data}} --out {RUNS}/{_model}/{{wildcards.dataset}}{SET_FLAGS}"
