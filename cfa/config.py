@@ -217,7 +217,9 @@ def overrides_between(base: dict, changed: dict, prefix: str = "") -> list[str]:
 
 
 def _yaml_scalar(value: Any) -> str:
-    if isinstance(value, str) and yaml.safe_load(value) == value:
+    # Strings pass through untouched: Snakemake hands nested --config values over as raw strings,
+    # and --set reads its value as YAML, the same way a typed CLI value is read.
+    if isinstance(value, str):
         return value
     return json.dumps(value)
 

@@ -13,14 +13,14 @@ from cfa.workflow import missing_raw_inputs
 
 report: "../report/workflow.rst"
 
+# Overrides given with --config travel to every cfa command as --set; none when running params.yaml
+# as it is, which keeps the commands identical to dvc.yaml's.
+OVERRIDES = overrides_between(read_yaml("params.yaml"), config)
+SET_FLAGS = "".join(f" --set {shlex.quote(s)}" for s in OVERRIDES)
 try:
-    P = resolve(config, origin="params.yaml (+ --config)")
+    P = resolve(read_yaml("params.yaml"), OVERRIDES, origin="params.yaml (+ --config)")
 except UserError as e:
     sys.exit(f"cfa workflow: {e}")
-
-# Overrides given with --config travel to every cfa command; empty when running params.yaml as is,
-# which keeps the commands identical to dvc.yaml's.
-SET_FLAGS = "".join(f" --set {shlex.quote(s)}" for s in overrides_between(read_yaml("params.yaml"), config))
 
 PROFILE = P["profile"]
 DATA = f"{P['paths']['data']}/{PROFILE}"
