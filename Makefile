@@ -35,7 +35,6 @@ venv: $(STAMP)
 demo: venv
 	@echo "cfa demo: Table 2 on procedural data ($(if $(filter 1,$(OFFLINE)),OFFLINE: random-weight backbones,pretrained backbones))"
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake table2 figures --cores $(CORES) --config $(DEMO_CONFIG)
-	@PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/cfa table where --set $(word 1,$(DEMO_CONFIG))
 
 test: venv
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q
