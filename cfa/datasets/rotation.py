@@ -1,0 +1,150 @@
+"""Reader for rotation sets written by `cfa render` (layout in docs/DESIGN.md).
+
+`RotationPairs` serves (source, target, t) for the paired models: source = the object's
+smallest-angle image (0 deg in RA-20 & co, 0.1 deg in RC-49), target = an image of the chosen
+split, t = (angle - source angle) / 90. The HDF5 file is opened lazily in each process (an h5py
+handle does not survive fork into DataLoader workers); small sets are read into memory once.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from cfa.errors import UserError
+
+SPLIT_CODES = {"train": 0, "test": 1, "unused": 2}
+IN_MEMORY_LIMIT_BYTES = 1 << 30
+T_SCALE_DEG = 90.0
+
+
+class Row(NamedTuple):
+    object_index: int
+    angle: float
+    row: int
+
+
+def to_tensor(image: np.ndarray) -> torch.Tensor:
+    """uint8 (C,H,W) or (N,C,H,W) -> float32 in [-1, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(image)).float().div_(127.5).sub_(1.0)
+
+
+class RotationPairs(Dataset):
+    """Pairs (source, target, t) of one split of a rotation set.
+
+    split: "train", "test" or "all" (every row below `max_angle`, whatever its split code).
+    in_memory: read all images into memory on first use; None = when they are under 1 GiB.
+    """
+
+    def __init__(self, path: str | os.PathLike, split: str = "train", max_angle: float = 90.0,
+                 in_memory: bool | None = None):
+        import h5py
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise UserError(f"rotation set {self.path} does not exist; make it with `cfa render ... "
+                            f"--out {self.path}` (see `cfa render --help`, or run the pipeline's render stage)")
+        if split not in ("train", "test", "all"):
+            raise UserError(f"split {split!r}: choose train, test or all")
+        self.split, self.max_angle = split, float(max_angle)
+        try:
+            with h5py.File(self.path, "r") as f:
+                missing = [k for k in ("images", "labels", "types", "object_ids", "split") if k not in f]
+                if missing:
+                    raise UserError(f"{self.path} lacks {', '.join(missing)}: not a rotation set from "
+                                    f"`cfa render`; render it again")
+                self.labels = f["labels"][:].astype(np.float32)
+                self.types = f["types"][:].astype(np.int64)
+                self.split_codes = f["split"][:].astype(np.uint8)
+                self.object_ids = [s.decode() if isinstance(s, bytes) else str(s) for s in f["object_ids"][:]]
+                self.attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
+                self.image_shape = tuple(f["images"].shape[1:])
+                images_bytes = int(np.prod(f["images"].shape))
+        except OSError as e:
+            raise UserError(f"cannot read {self.path} as HDF5 ({e}); render it again with `cfa render`") from None
+        self.in_memory = images_bytes < IN_MEMORY_LIMIT_BYTES if in_memory is None else bool(in_memory)
+        n_objects = len(self.object_ids)
+        # The source row of each object: its smallest angle.
+        self.source_rows = np.empty(n_objects, dtype=np.int64)
+        for obj in range(n_objects):
+            rows = np.flatnonzero(self.types == obj)
+            if rows.size == 0:
+                raise UserError(f"{self.path}: object {obj} ({self.object_ids[obj]}) has no images")
+            self.source_rows[obj] = rows[np.argmin(self.labels[rows])]
+        self.rows = self._select_rows(split)
+        self._row_index = {(int(self.types[r]), round(float(self.labels[r]), 3)): int(r)
+                           for r in range(len(self.labels))}
+        self._file = self._images = None
+        self._pid = None
+
+    # ---- selection -------------------------------------------------------------------------
+
+    def _select_rows(self, split: str) -> np.ndarray:
+        keep = self.labels < self.max_angle
+        if split != "all":
+            keep &= self.split_codes == SPLIT_CODES[split]
+        return np.flatnonzero(keep)
+
+    def items(self, split: str | None = None) -> list[Row]:
+        """(object index, angle, row) of every image of a split (default: this dataset's), object-major."""
+        rows = self.rows if split is None else self._select_rows(split)
+        return [Row(int(self.types[r]), float(self.labels[r]), int(r)) for r in rows]
+
+    def angles(self, split: str | None = None) -> list[float]:
+        """The distinct angles of a split (default: this dataset's), ascending."""
+        rows = self.rows if split is None else self._select_rows(split)
+        return sorted({round(float(a), 3) for a in self.labels[rows]})
+
+    def source_angle(self, object_index: int) -> float:
+        return float(self.labels[self.source_rows[object_index]])
+
+    # ---- images ----------------------------------------------------------------------------
+
+    def _image_store(self):
+        # Reopen after fork/spawn: the handle (and cache) of another process is not usable here.
+        if self._pid != os.getpid():
+            import h5py
+
+            self._file = h5py.File(self.path, "r")
+            self._images = self._file["images"][:] if self.in_memory else self._file["images"]
+            self._pid = os.getpid()
+        return self._images
+
+    def raw_image(self, row: int) -> np.ndarray:
+        return np.asarray(self._image_store()[int(row)])
+
+    def image(self, object_index: int, angle: float) -> torch.Tensor:
+        """The true image of an object at an angle, as a float32 [-1, 1] (C,H,W) tensor."""
+        key = (int(object_index), round(float(angle), 3))
+        if key not in self._row_index:
+            raise KeyError(f"{self.path}: no image of object {object_index} at {angle} deg")
+        return to_tensor(self.raw_image(self._row_index[key]))
+
+    def source_images(self) -> torch.Tensor:
+        """One source image per object, (M, C, H, W) float32 in [-1, 1]."""
+        return torch.stack([to_tensor(self.raw_image(r)) for r in self.source_rows])
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int):
+        row = int(self.rows[i])
+        src = int(self.source_rows[self.types[row]])
+        t = (float(self.labels[row]) - float(self.labels[src])) / T_SCALE_DEG
+        return (to_tensor(self.raw_image(src)), to_tensor(self.raw_image(row)),
+                torch.tensor(t, dtype=torch.float32))
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_file"] = state["_images"] = state["_pid"] = None
+        return state
+
+    def close(self) -> None:
+        if self._file is not None and self._pid == os.getpid():
+            self._file.close()
+        self._file = self._images = self._pid = None
