@@ -1,0 +1,130 @@
+"""UTKFace: ages and races from file names, resized faces, aging domains.
+
+File names are `[age]_[gender]_[race]_[datetime].jpg`, or `.jpg.chip.jpg` for the aligned and
+cropped release. A few real files lack a field (`39_1_20170116174525125.jpg.chip.jpg`); they, and
+files that cannot be decoded, are skipped and listed in the manifest with the reason.
+CcGAN keeps ages 1..60 at 64x64; both are options.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from cfa.datasets import domains
+from cfa.datasets.h5writer import UNREADABLE, StreamingH5, decode_image, require_raw_dir, value_counts
+from cfa.io import atomic_output, write_manifest
+
+URL = "https://susanqq.github.io/UTKFace/"
+LAYOUT = ("ROOT holds the face images, e.g. data/raw/UTKFace/23_0_2_20170116174525125.jpg.chip.jpg "
+          "(the 'Aligned&Cropped Faces' UTKFace.tar.gz; the in-the-wild crop_part1 folder works too)")
+NAME_RE = re.compile(r"^(?P<age>\d{1,3})_(?P<gender>[01])_(?P<race>[0-4])_(?P<stamp>\d+)\.jpg(\.chip\.jpg)?$",
+                     re.IGNORECASE)
+RACES = ("White", "Black", "Asian", "Indian", "Others")
+
+
+def parse_utkface_name(name: str) -> dict | str:
+    """{'age', 'gender', 'race'} from a file name, or the reason it is malformed."""
+    m = NAME_RE.match(name)
+    if not m:
+        fields = name.split(".")[0].split("_")
+        if len(fields) != 4:
+            return f"malformed name: expected age_gender_race_datetime.jpg, found {len(fields)} fields"
+        return "malformed name: a field is not a number in its range (age, gender 0-1, race 0-4)"
+    return {"age": int(m["age"]), "gender": int(m["gender"]), "race": int(m["race"])}
+
+
+def prepare_face_folder(*, dataset: str, root: str | Path, out: str | Path, url: str, layout: str,
+                        parse: Callable[[str], dict | str], size: int, ages: tuple[int, int],
+                        extra_fields: dict[str, str], progress: bool = True) -> dict:
+    """Shared by UTKFace and CACD2000: scan, parse names, decode, resize, stream to HDF5.
+
+    `extra_fields` maps a parsed field to its HDF5 key (e.g. race -> races).
+    """
+    from tqdm import tqdm
+
+    t0 = time.perf_counter()
+    root = require_raw_dir(root, dataset, url, layout, pattern="*.jpg")
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in (".jpg", ".jpeg"))
+    skipped: list[dict] = []
+    excluded = 0
+    batch: dict[str, list] = {}
+    all_ages: list[int] = []
+    extras: dict[str, list] = {k: [] for k in extra_fields.values()}
+
+    def flush(writer: StreamingH5) -> None:
+        if not batch.get("names"):
+            return
+        ages_arr = np.array(batch["ages"])
+        domain, condition = domains.age_domains(ages_arr)
+        arrays = {"images": np.stack(batch["images"]), "labels": ages_arr.astype(np.float32),
+                  "names": batch["names"], "domain": domain, "condition": condition}
+        for key in extra_fields.values():
+            values = batch[key]
+            arrays[key] = values if isinstance(values[0], str) else np.array(values, dtype=np.int16)
+        writer.append(**arrays)
+        batch.clear()
+
+    with atomic_output(out) as tmp:
+        with StreamingH5(tmp) as writer:
+            for path in tqdm(files, desc=f"prepare {dataset}", unit="img", disable=not progress):
+                rel = str(path.relative_to(root))
+                info = parse(path.name)
+                if isinstance(info, str):
+                    skipped.append({"path": rel, "reason": info})
+                    continue
+                if not ages[0] <= info["age"] <= ages[1]:
+                    excluded += 1
+                    continue
+                try:
+                    image = decode_image(path, size)
+                except UNREADABLE as e:
+                    skipped.append({"path": rel, "reason": f"unreadable image: {type(e).__name__}: {e}"})
+                    continue
+                batch.setdefault("images", []).append(image)
+                batch.setdefault("ages", []).append(info["age"])
+                batch.setdefault("names", []).append(rel)
+                all_ages.append(info["age"])
+                for field, key in extra_fields.items():
+                    batch.setdefault(key, []).append(info[field])
+                    extras[key].append(info[field])
+                if len(batch["names"]) >= 256:
+                    flush(writer)
+            flush(writer)
+            if writer.rows == 0:
+                from cfa.errors import UserError
+
+                raise UserError(f"{dataset}: no usable images under {root} (ages {ages[0]}..{ages[1]}; "
+                                f"{len(skipped)} skipped, {excluded} outside the age range). "
+                                f"Expected: {layout}. Official page: {url}")
+            writer.set_attr("dataset", dataset)
+            writer.set_attr("image_key", "images")
+            writer.set_attr("label_key", "labels")
+            writer.set_attr("label_name", "age")
+            writer.set_attr("size", size)
+            writer.set_attr("domain_rule", domains.DESCRIPTIONS["aging"])
+    ages_arr = np.array(all_ages)
+    domain, condition = domains.age_domains(ages_arr)
+    counts = {"images": len(all_ages), "skipped": len(skipped), "excluded_by_age": excluded,
+              "ages": value_counts(ages_arr), "domains": domains.domain_counts(domain, condition)}
+    for key, values in extras.items():
+        if values and not isinstance(values[0], str):
+            counts[key] = value_counts(values)
+        elif values:
+            counts[key] = len(set(values))
+    return write_manifest(out, dataset=dataset, source=str(root),
+                          params={"size": size, "ages": list(ages)}, counts=counts, skipped=skipped,
+                          seconds=time.perf_counter() - t0)
+
+
+def prepare_utkface(root: str | Path, out: str | Path, size: int = 64, ages: tuple[int, int] = (1, 60),
+                    progress: bool = True) -> dict:
+    """UTKFace -> HDF5 `images` (N,3,S,S) uint8, `labels` (age), `races`, `genders`, `names`,
+    `domain`, `condition`; returns the manifest."""
+    return prepare_face_folder(dataset="utkface", root=root, out=out, url=URL, layout=LAYOUT,
+                               parse=parse_utkface_name, size=size, ages=ages,
+                               extra_fields={"race": "races", "gender": "genders"}, progress=progress)
