@@ -1,0 +1,137 @@
+"""LPIPS diversity: the mean LPIPS distance between pairs of outputs made from the same input.
+
+BicycleGAN's protocol (used by the paper's Tables 1 and 3): for each of 100 inputs, 19 pairs of
+outputs, LPIPS (AlexNet) per pair, averaged over all pairs.
+
+In the paired rotation setting (Table 2) the only thing that varies for a fixed input (an object's
+0-deg image) is the condition t: the authors' test script sweeps t over the test angles for each
+input and the paper reports the spread of those outputs, which is exactly 0 for Pix2Pix ("-").
+So here a pair is two outputs for the same input at two DISTINCT test conditions t_a != t_b drawn
+at random; with a single condition, a pair is two independent forward passes at the same t (the
+stochastic diversity of a sampling model). A model whose output ignores both t and its noise
+scores exactly 0 either way. See docs/evaluation.md.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+Generate = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+DEFINITION = ("mean LPIPS (AlexNet) between two outputs for the same input (an object's source "
+              "image) at two distinct test conditions t drawn at random; BicycleGAN-style pairs per "
+              "input; 0 for a model whose output does not depend on t or noise")
+
+
+def to_minus1_1(images, device=None) -> torch.Tensor:
+    """uint8 (N,C,H,W) in [0,255] or float in [-1,1] -> float32 in [-1,1], 3 channels."""
+    t = torch.as_tensor(np.asarray(images) if not isinstance(images, torch.Tensor) else images)
+    if t.dtype == torch.uint8:
+        t = t.float().div(127.5).sub(1.0)
+    else:
+        t = t.float()
+    if t.shape[1] == 1:
+        t = t.expand(-1, 3, -1, -1)
+    return t.to(device) if device is not None else t
+
+
+def lpips_distances(model, a, b, batch_size: int = 50) -> np.ndarray:
+    """LPIPS(a[i], b[i]) for each i, (N,) float64. Inputs: uint8 or float in [-1, 1].
+
+    Bit-identical image pairs are 0 by definition and skip the network, so that a deterministic
+    model's 0 is exact rather than round-off.
+    """
+    device = next(model.parameters()).device
+    a, b = to_minus1_1(a), to_minus1_1(b)
+    if a.shape != b.shape:
+        raise ValueError(f"LPIPS needs equal shapes, got {tuple(a.shape)} and {tuple(b.shape)}")
+    out = np.zeros(len(a), dtype=np.float64)
+    differ = (a != b).flatten(1).any(dim=1).nonzero().flatten().tolist()
+    with torch.inference_mode():
+        for start in range(0, len(differ), batch_size):
+            idx = differ[start:start + batch_size]
+            d = model(a[idx].to(device), b[idx].to(device))
+            out[idx] = d.flatten().double().cpu().numpy()
+    return out
+
+
+def draw_pairs(n_conditions: int, pairs: int, rng: np.random.Generator) -> list[tuple[int, int]]:
+    """`pairs` distinct unordered pairs of distinct condition indices (capped at all pairs), or,
+    with one condition, `pairs` repeats of (0, 0) (two stochastic draws at the same t)."""
+    if n_conditions < 1:
+        raise ValueError("need at least one condition")
+    if n_conditions == 1:
+        return [(0, 0)] * pairs
+    all_pairs = list(itertools.combinations(range(n_conditions), 2))
+    chosen = rng.choice(len(all_pairs), size=min(pairs, len(all_pairs)), replace=False)
+    return [all_pairs[i] for i in sorted(chosen)]
+
+
+def lpips_diversity_of_outputs(outputs_per_input: Sequence[torch.Tensor], lpips_model, *,
+                               pairs: int = 19, seed: int = 0, batch_size: int = 50) -> dict:
+    """Diversity from outputs already made: outputs_per_input[i] is (K_i, 3, H, W), one output per
+    condition for input i (in [-1,1] or uint8). Pairs are drawn per input with `seed`."""
+    rng = np.random.default_rng(seed)
+    lhs, rhs = [], []
+    for outs in outputs_per_input:
+        for i, j in draw_pairs(len(outs), pairs, rng):
+            lhs.append(outs[i])
+            rhs.append(outs[j])
+    if not lhs:
+        raise ValueError("no pairs: no inputs given")
+    d = lpips_distances(lpips_model, torch.stack([to_minus1_1(x[None])[0] for x in lhs]),
+                        torch.stack([to_minus1_1(x[None])[0] for x in rhs]), batch_size)
+    return {"lpips": float(d.mean()), "std": float(d.std()), "inputs": len(outputs_per_input),
+            "pairs": len(d), "pairs_per_input": pairs, "seed": seed, "definition": DEFINITION}
+
+
+def choose_inputs(n_available: int, inputs: int, rng: np.random.Generator) -> list[int]:
+    """Up to `inputs` distinct input indices (all of them when fewer exist), sorted."""
+    if n_available <= inputs:
+        return list(range(n_available))
+    return sorted(rng.choice(n_available, size=inputs, replace=False).tolist())
+
+
+def lpips_diversity(generate: Generate, sources, conditions: Sequence[float], lpips_model, *,
+                    inputs: int = 100, pairs: int = 19, seed: int = 0, batch_size: int = 50,
+                    progress: bool = True) -> dict:
+    """Run the protocol with a generator callable.
+
+    generate(x, t): x (B,3,H,W) float in [-1,1], t (B,) float32 -> (B,3,H,W) in [-1,1].
+    sources: (N,3,H,W) inputs (uint8 or [-1,1]); conditions: the test values of t.
+    Only the conditions some drawn pair needs are generated.
+    """
+    rng = np.random.default_rng(seed)
+    conditions = [float(c) for c in conditions]
+    chosen = choose_inputs(len(sources), inputs, rng)
+    plans = [draw_pairs(len(conditions), pairs, rng) for _ in chosen]
+    dists = []
+    for src_index, plan in tqdm(list(zip(chosen, plans)), desc="LPIPS diversity", unit="input",
+                                file=sys.stderr, disable=not progress, leave=False):
+        x = to_minus1_1(sources[src_index:src_index + 1])
+        # Each side of a pair is its own forward pass, so a sampling model draws fresh noise.
+        ts_a = torch.tensor([conditions[i] for i, _ in plan], dtype=torch.float32)
+        ts_b = torch.tensor([conditions[j] for _, j in plan], dtype=torch.float32)
+        with torch.inference_mode():
+            out_a = _generate_batched(generate, x, ts_a, batch_size)
+            out_b = _generate_batched(generate, x, ts_b, batch_size)
+        dists.append(lpips_distances(lpips_model, out_a, out_b, batch_size))
+    d = np.concatenate(dists)
+    return {"lpips": float(d.mean()), "std": float(d.std()), "inputs": len(chosen),
+            "pairs": len(d), "pairs_per_input": pairs, "seed": seed,
+            "conditions": len(conditions), "definition": DEFINITION}
+
+
+def _generate_batched(generate: Generate, x: torch.Tensor, ts: torch.Tensor,
+                      batch_size: int) -> torch.Tensor:
+    outs = []
+    for start in range(0, len(ts), batch_size):
+        t = ts[start:start + batch_size]
+        outs.append(generate(x.expand(len(t), -1, -1, -1), t).float().cpu())
+    return torch.cat(outs)

@@ -1,0 +1,79 @@
+"""`cfa evaluate` end to end on a tiny rotation set with offline backbones, then `cfa table 2`."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from cfa.io import sha256_file
+from pipeline.cli import main
+from test_interpolation import write_rotation_set
+
+OFFLINE = ["--set", "metrics.pretrained_backbones=false", "--set", "evaluate.fid_max_images=12",
+           "--set", "evaluate.batch_size=16", "--set", "evaluate.lpips_inputs=2",
+           "--set", "evaluate.lpips_pairs=3", "--set", "evaluate.figure_step_deg=30"]
+
+
+class RollByT(torch.nn.Module):
+    """A stand-in generator: the source shifted sideways in proportion to t."""
+
+    def forward(self, x, t):
+        return torch.stack([torch.roll(xi, int(round(float(ti) * 20)), dims=-1) for xi, ti in zip(x, t)])
+
+
+@pytest.fixture()
+def rotation_set(tmp_path):
+    path = write_rotation_set(tmp_path / "RA-20.h5")
+    (tmp_path / "RA-20.json").write_text(json.dumps({"dataset": "RA-20"}))
+    return path
+
+
+def test_stats_only_then_full_evaluation_and_table(tmp_path, rotation_set, monkeypatch, capsys):
+    import cfa.training.checkpoint as checkpoint
+    stats = tmp_path / "RA-20.fid.npz"
+    assert main(["evaluate", "--data", str(rotation_set), "--fid-stats", str(stats), *OFFLINE]) == 0
+    assert stats.is_file() and "written to" in capsys.readouterr().err
+    with np.load(stats) as f:
+        assert f["mu"].shape == (2048,) and int(f["count"]) == 12
+    assert main(["evaluate", "--data", str(rotation_set), "--fid-stats", str(stats), *OFFLINE]) == 0
+    assert "reused from" in capsys.readouterr().err
+
+    sha = sha256_file(rotation_set)
+    monkeypatch.setattr(checkpoint, "load_generator", lambda run_dir, device="cpu": (
+        RollByT().eval(), {"model": "pix2pix-cfa", "data_sha256": sha, "step": 150}))
+    out = tmp_path / "metrics" / "RA-20.pix2pix-cfa.json"
+    fig, strip = tmp_path / "fig3.png", tmp_path / "fig5.png"
+    assert main(["evaluate", "--data", str(rotation_set), "--fid-stats", str(stats),
+                 "--run", str(tmp_path / "run"), "--out", str(out), "--figure", str(fig),
+                 "--strip", str(strip), *OFFLINE]) == 0
+    m = json.loads(out.read_text())
+    assert m["model"] == "pix2pix-cfa" and m["dataset"] == "RA-20"
+    assert m["data"]["source"] == "procedural" and m["data"]["sha256"] == sha
+    assert m["backbones"]["pretrained"] is False and "NOT comparable" in m["WARNING"]
+    assert m["checkpoint"]["step"] == 150
+    assert m["counts"] == {"fid_fake": 12, "fid_real": 12, "lpips_pairs": 6, "lpips_inputs": 2,
+                           "interpolation": 36, "generated_test": 36}
+    assert m["fid"]["full_rank"] is False and m["values"]["fid"] > 0
+    assert m["values"]["lpips_diversity"] > 0          # output depends on t
+    assert m["values"]["interp_mae_unseen"] > 0
+    assert m["params"]["evaluate"]["fid_max_images"] == 12
+    assert fig.stat().st_size > 1000 and strip.stat().st_size > 1000
+    assert "WARNING" in capsys.readouterr().err
+
+    assert main(["table", "2", "--metrics", str(out), "--out", str(tmp_path / "table2")]) == 0
+    js = json.loads((tmp_path / "table2.json").read_text())
+    assert js["RA-20"]["pix2pix-cfa"]["fid"] == pytest.approx(m["values"]["fid"])
+    assert js["RA-20"]["pix2pix-cfa"]["interp_mae_unseen"] == pytest.approx(m["values"]["interp_mae_unseen"])
+
+
+def test_user_errors(tmp_path, rotation_set, monkeypatch, capsys):
+    stats = str(tmp_path / "s.npz")
+    assert main(["evaluate", "--data", str(tmp_path / "absent.h5"), "--fid-stats", stats, *OFFLINE]) == 2
+    assert "absent.h5 does not exist" in capsys.readouterr().err
+    assert main(["evaluate", "--data", str(rotation_set), "--fid-stats", stats, "--run", "r"]) == 2
+    assert "--run needs --out" in capsys.readouterr().err
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty"))
+    assert main(["evaluate", "--data", str(rotation_set), "--fid-stats", stats]) == 2
+    err = capsys.readouterr().err
+    assert "pt_inception-2015-12-05-6726825d.pth" in err and "pretrained_backbones=false" in err
