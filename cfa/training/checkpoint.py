@@ -1,0 +1,152 @@
+"""Checkpoints: plain data only, written atomically, loadable with `torch.load(weights_only=True)`.
+
+A checkpoint holds the objective's networks, optimisers, schedulers (and AMP scaler), the step,
+every RNG state (python, numpy, torch CPU, CUDA) and the run's identity config. `run.json` beside
+it describes the run for people and for the evaluation code (`load_generator`).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cfa.errors import UserError
+from cfa.io import atomic_output
+
+# torch is imported inside the functions that need it, so that `cfa train` can tell a complete
+# run from run.json alone and exit without loading torch.
+
+CHECKPOINT = "checkpoint.pt"
+RUN_JSON = "run.json"
+FORMAT = 1
+# The train keys that change what a run computes; the others (logging cadence, device, workers)
+# may differ between a run and its resumption.
+IDENTITY_TRAIN_KEYS = ("batch_size", "epochs", "epochs_decay", "steps", "load_size", "crop_size",
+                       "init_gain", "seed")
+
+
+def identity_config(model: str, model_params: dict, train: dict, data_sha256: str) -> dict:
+    """What a checkpoint must agree with to be resumed (or to count as this run, finished)."""
+    return {"model": model, "model_params": model_params,
+            "train": {k: train.get(k) for k in IDENTITY_TRAIN_KEYS}, "data_sha256": data_sha256}
+
+
+def completed_run(run_dir: str | Path, config: dict) -> dict | None:
+    """run.json of `run_dir` if it records a complete run of exactly `config`, else None."""
+    run_dir = Path(run_dir)
+    if not (run_dir / CHECKPOINT).is_file() or not (run_dir / RUN_JSON).is_file():
+        return None
+    try:
+        info = json.loads((run_dir / RUN_JSON).read_text())
+    except (OSError, ValueError):
+        return None
+    if info.get("status") != "complete":
+        return None
+    recorded = identity_config(info.get("model"), info.get("model_params"), info.get("train") or {},
+                               info.get("data_sha256"))
+    return info if recorded == config else None
+
+
+def rng_state() -> dict:
+    import torch
+
+    np_state = np.random.get_state()
+    state = {
+        "python": random.getstate(),
+        "numpy": {"name": np_state[0], "keys": np_state[1].tolist(), "pos": int(np_state[2]),
+                  "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    import torch
+
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    n = state["numpy"]
+    np.random.set_state((n["name"], np.asarray(n["keys"], dtype=np.uint32), n["pos"], n["has_gauss"],
+                         n["cached_gaussian"]))
+    torch.set_rng_state(state["torch"])
+    if state.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path: str | Path, payload: dict) -> None:
+    import torch
+
+    with atomic_output(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict:
+    import torch
+
+    path = Path(path)
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # a truncated or foreign file: say which and what to do
+        raise UserError(f"{path}: not a readable cfa checkpoint ({type(e).__name__}: {e}); delete it "
+                        f"to start the run afresh") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise UserError(f"{path}: not a cfa checkpoint of format {FORMAT}")
+    return ckpt
+
+
+def flatten(d: Any, prefix: str = "") -> dict:
+    if not isinstance(d, dict):
+        return {prefix: d}
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}.{k}" if prefix else str(k)
+        if isinstance(v, dict) and v:
+            out.update(flatten(v, key))
+        else:
+            out[key] = v
+    return out
+
+
+def config_differences(saved: dict, current: dict) -> list[str]:
+    """Readable lines `key: checkpoint X, now Y` for every leaf that differs."""
+    a, b = flatten(saved), flatten(current)
+    lines = []
+    for key in sorted(set(a) | set(b)):
+        if a.get(key, "<absent>") != b.get(key, "<absent>"):
+            lines.append(f"  {key}: checkpoint {a.get(key, '<absent>')!r}, now {b.get(key, '<absent>')!r}")
+    return lines
+
+
+def read_run_info(run_dir: str | Path) -> dict:
+    path = Path(run_dir) / RUN_JSON
+    if not path.is_file():
+        raise UserError(f"{run_dir}: no {RUN_JSON} here; is this a run directory written by `cfa train`?")
+    return json.loads(path.read_text())
+
+
+def load_generator(run_dir: str | Path, device: Any = "cpu"):
+    """(generator in eval mode on `device`, info) from a run directory's latest checkpoint.
+
+    info is run.json (model, model_params, data, data_sha256, ...) with `step` set to the
+    checkpoint's step.
+    """
+    from cfa.networks.build import build_generator
+
+    run_dir = Path(run_dir)
+    info = read_run_info(run_dir)
+    ckpt_path = run_dir / CHECKPOINT
+    if not ckpt_path.is_file():
+        raise UserError(f"{run_dir}: no {CHECKPOINT}; the run has not reached its first checkpoint")
+    ckpt = load_checkpoint(ckpt_path)
+    model_params = ckpt["config"]["model_params"]
+    generator = build_generator(model_params, in_channels=3, out_channels=3)
+    generator.load_state_dict(ckpt["state"]["networks"]["generator"])
+    generator.to(device).eval()
+    info = {**info, "step": int(ckpt["step"]), "model": ckpt["config"]["model"],
+            "model_params": model_params}
+    return generator, info

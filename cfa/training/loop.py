@@ -1,0 +1,358 @@
+"""The shared training loop: data order, devices, AMP, checkpoints, resume, logging, samples.
+
+Objectives (`cfa.training.objectives`) plug into it. A run lives in one directory:
+
+    RUN_DIR/checkpoint.pt          latest checkpoint = resume point = final weights (atomic)
+    RUN_DIR/run.json               what was trained on what, progress, images/s, status
+    RUN_DIR/live/                  DVCLive metrics (losses, images/s) per logged step
+    RUN_DIR/samples/step_XXXXXX.png  fixed inputs across a sweep of t
+
+Resuming reproduces an uninterrupted run exactly on CPU: the data order and the crops are a pure
+function of (seed, step) and every RNG state travels in the checkpoint, so a run killed at any
+moment continues from its last checkpoint as if it had never stopped.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from cfa.errors import UserError
+from cfa.io import sha256_file, write_json_atomic
+from cfa.training import checkpoint as ckpt_io
+from cfa.training.objectives import objective_class
+from cfa.training.samples import sweep, write_grid
+from cfa.training.schedule import plan_steps
+
+# Rotation sets: t = angle gap (degrees) / 90.
+T_SCALE_DEG = 90.0
+SAMPLE_DEGREES = (0.0, 15.0, 30.0, 45.0, 60.0, 75.0, 90.0)
+SAMPLE_INPUTS = 4
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("train.device = 'cuda' but no CUDA device is visible; use --set train.device=auto")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def render_hint(data: Path, params: dict) -> str:
+    """The `cfa render` command that makes a missing rotation-set file."""
+    sets = params.get("rotation_sets") or {}
+    name = data.stem
+    size = (params.get("render") or {}).get("size", 64)
+    if name in sets:
+        s = sets[name]
+        if s["source"] == "shapenet":
+            shapenet = (params.get("paths") or {}).get("shapenet", "data/raw/ShapeNetCore.v2")
+            which = f"--root {shapenet} --synset {s.get('synset') or ''}"
+        else:
+            which = f"--category {s['category']}"
+        return (f"cfa render --source {s['source']} {which} --models {s['models']} "
+                f"--angles {s['angles']} --size {size} --split {s['split']} --name {name} --out {data}")
+    return (f"cfa render --source procedural --category chair --models 4 --angles 0:90:2.5 "
+            f"--size {size} --split grid:5 --out {data}")
+
+
+class StepBatches:
+    """Batch indices as a pure function of (seed, step): a fresh seeded permutation per epoch.
+
+    Nothing to save but the step, so resuming needs no sampler state beyond the checkpoint's step.
+    """
+
+    def __init__(self, n_items: int, batch_size: int, seed: int):
+        if n_items < 1:
+            raise UserError("the training split is empty: the dataset has no train rows below 90 deg "
+                            "(check its --split rule)")
+        self.n_items = n_items
+        self.batch_size = min(batch_size, n_items)
+        self.seed = seed
+        self.batches_per_epoch = n_items // self.batch_size
+        self._epoch, self._perm = -1, None
+
+    def indices(self, step: int) -> list[int]:
+        epoch, k = divmod(step, self.batches_per_epoch)
+        if epoch != self._epoch:
+            self._perm = np.random.default_rng([self.seed, epoch]).permutation(self.n_items)
+            self._epoch = epoch
+        return self._perm[k * self.batch_size:(k + 1) * self.batch_size].tolist()
+
+    def state(self, step: int) -> dict:
+        return {"seed": self.seed, "step": step, "epoch": step // self.batches_per_epoch,
+                "batches_per_epoch": self.batches_per_epoch}
+
+
+class _BatchSampler(torch.utils.data.Sampler):
+    def __init__(self, batches: StepBatches, start: int, stop: int):
+        self.batches, self.start, self.stop = batches, start, stop
+
+    def __iter__(self):
+        for step in range(self.start, self.stop):
+            yield self.batches.indices(step)
+
+    def __len__(self):
+        return self.stop - self.start
+
+
+def as_images(x) -> torch.Tensor:
+    """Tensors or arrays, uint8 or float in [-1, 1] -> float32 tensor in [-1, 1]."""
+    x = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
+    if x.dtype == torch.uint8:
+        return x.float() / 127.5 - 1.0
+    return x.float()
+
+
+def resize_and_crop(images: torch.Tensor, load_size: int | None, crop_size: int | None,
+                    generator: torch.Generator) -> torch.Tensor:
+    """pix2pix's resize_and_crop on a batch: every sample gets its own random crop position.
+
+    `images` stacks source and target along channels, so both get the identical crop.
+    """
+    if load_size and images.shape[-1] != load_size:
+        images = F.interpolate(images, size=(load_size, load_size), mode="bicubic",
+                               align_corners=False, antialias=True).clamp(-1, 1)
+    if not crop_size or crop_size >= images.shape[-1]:
+        return images
+    span = images.shape[-1] - crop_size + 1
+    offsets = torch.randint(0, span, (images.shape[0], 2), generator=generator).tolist()
+    return torch.stack([img[:, y:y + crop_size, x:x + crop_size] for img, (y, x) in zip(images, offsets)])
+
+
+def _trim_live_logs(live_dir: Path, last_step: int) -> None:
+    """Drop metric rows logged after the checkpoint we resume from (they will be logged again)."""
+    for tsv in (live_dir / "plots" / "metrics").rglob("*.tsv"):
+        with open(tsv, newline="") as f:
+            rows = list(csv.reader(f, delimiter="\t"))
+        if not rows:
+            continue
+        header, body = rows[0], rows[1:]
+        if "step" not in header:
+            continue
+        col = header.index("step")
+        kept = [r for r in body if len(r) == len(header) and int(r[col]) <= last_step]
+        if len(kept) != len(body):
+            with open(tsv, "w", newline="") as f:
+                csv.writer(f, delimiter="\t").writerows([header, *kept])
+
+
+class Trainer:
+    """One run: `Trainer(...).run()` trains, checkpoints and logs until the step budget is spent."""
+
+    def __init__(self, model: str, params: dict, data: str | Path, out: str | Path,
+                 progress: bool = True):
+        self.model = model
+        self.params = params
+        self.data = Path(data)
+        self.out = Path(out)
+        self.progress = progress
+        models = params.get("models") or {}
+        if model not in models:
+            raise UserError(f"--model {model!r}: not in params.yaml models; known: {sorted(models)}")
+        self.model_params = models[model]
+        self.train_params = dict(params["train"])
+        if not self.data.is_file():
+            raise UserError(f"dataset not found: {self.data}\nmake it with:\n  {render_hint(self.data, params)}")
+        self.objective_name = self.model_params.get("objective", "paired")
+        self.objective_cls = objective_class(self.objective_name)
+
+    # -- run bookkeeping ---------------------------------------------------------------------
+    def _info(self, step: int, total: int, status: str, images_per_s: float | None,
+              seconds: float, device: torch.device, **extra) -> dict:
+        return {
+            "model": self.model, "objective": self.objective_name,
+            "model_params": self.model_params, "train": self.train_params,
+            "data": str(self.data), "data_sha256": self.data_sha256,
+            "t_scale": T_SCALE_DEG, "label_unit": "deg",
+            "step": step, "total_steps": total, "status": status,
+            "images_per_s": None if images_per_s is None else round(images_per_s, 3),
+            "train_seconds": round(seconds, 3), "device": str(device),
+            "checkpoint": ckpt_io.CHECKPOINT, **extra,
+        }
+
+    def run(self) -> dict:
+        from cfa.datasets.rotation import RotationPairs
+
+        self.data_sha256 = sha256_file(self.data)
+        config = ckpt_io.identity_config(self.model, self.model_params, self.train_params, self.data_sha256)
+        run_json = self.out / ckpt_io.RUN_JSON
+        ckpt_path = self.out / ckpt_io.CHECKPOINT
+
+        resume = None
+        if ckpt_path.is_file():
+            resume = ckpt_io.load_checkpoint(ckpt_path)
+            diffs = ckpt_io.config_differences(resume["config"], config)
+            if diffs:
+                raise UserError(f"{ckpt_path} was written by a different model/config; refusing to resume.\n"
+                                f"Differences:\n" + "\n".join(diffs) +
+                                f"\nUse another --out, or delete {self.out} to start afresh.")
+            if run_json.is_file():
+                info = ckpt_io.read_run_info(self.out)
+                if info.get("status") == "complete" and info.get("step") == resume["step"]:
+                    print(f"cfa train: {self.out} is complete ({info['step']} steps); nothing to do",
+                          file=sys.stderr)
+                    return info
+
+        tp = self.train_params
+        seed = int(tp["seed"])
+        device = resolve_device(tp["device"])
+        seed_everything(seed)
+        dataset = RotationPairs(self.data, split="train")
+        batches = StepBatches(len(dataset), int(tp["batch_size"]), seed)
+        total, decay_start = plan_steps(tp, batches.batches_per_epoch)
+        objective = self.objective_cls(self.model_params, tp, device, amp=bool(tp["amp"]))
+        objective.build(total, decay_start)
+
+        step, seconds = 0, 0.0
+        if resume is not None:
+            objective.load_state_dict(resume["state"])
+            ckpt_io.set_rng_state(resume["rng"])
+            step, seconds = int(resume["step"]), float(resume.get("train_seconds", 0.0))
+
+        sample_sources = self._sample_sources(dataset, device)
+        live = self._open_live(resume_step=step if resume is not None else None)
+        try:
+            info = self._loop(objective, dataset, batches, step, total, seconds, config, device,
+                              live, sample_sources)
+        finally:
+            live.end()
+        return info
+
+    def _open_live(self, resume_step: int | None):
+        from dvclive import Live
+
+        live_dir = self.out / "live"
+        if resume_step is not None and live_dir.is_dir():
+            _trim_live_logs(live_dir, resume_step)
+        # Never touch the repository's dvc.yaml or DVC experiments: the pipeline owns those.
+        return Live(dir=str(live_dir), resume=resume_step is not None, save_dvc_exp=False,
+                    dvcyaml=None, report=None)
+
+    def _sample_sources(self, dataset, device: torch.device) -> torch.Tensor:
+        sources = as_images(dataset.source_images())[:SAMPLE_INPUTS]
+        return sources.to(device)
+
+    def _write_samples(self, objective, sources: torch.Tensor, step: int) -> None:
+        objective.eval()
+        # Sampling must not disturb the training RNG streams (resume reproducibility).
+        with torch.random.fork_rng(devices=[sources.device] if sources.device.type == "cuda" else []):
+            outputs = sweep(objective.generate, sources, [d / T_SCALE_DEG for d in SAMPLE_DEGREES])
+        objective.train()
+        write_grid(self.out / "samples" / f"step_{step:06d}.png", sources, outputs)
+
+    def _checkpoint(self, objective, batches, step, total, seconds, config, device,
+                    images_per_s, status) -> None:
+        payload = {
+            "format": ckpt_io.FORMAT, "step": step, "train_seconds": seconds, "config": config,
+            "state": objective.state_dict(), "rng": ckpt_io.rng_state(),
+            "sampler": batches.state(step),
+        }
+        ckpt_io.save_checkpoint(self.out / ckpt_io.CHECKPOINT, payload)
+        write_json_atomic(self.out / ckpt_io.RUN_JSON,
+                          self._info(step, total, status, images_per_s, seconds, device))
+
+    def _loop(self, objective, dataset, batches, step, total, seconds, config, device, live,
+              sample_sources) -> dict:
+        from tqdm import tqdm
+
+        tp = self.train_params
+        every_ckpt, every_log, every_sample = (int(tp["checkpoint_every"]), int(tp["log_every"]),
+                                               int(tp["sample_every"]))
+        load_size, crop_size = tp.get("load_size"), tp.get("crop_size")
+        seed = int(tp["seed"])
+        loader = torch.utils.data.DataLoader(
+            dataset, batch_sampler=_BatchSampler(batches, step, total),
+            num_workers=int(tp["num_workers"]), pin_memory=device.type == "cuda",
+            # Its own generator: by default starting an iterator draws a base seed from the global
+            # torch RNG, which a resumed run would do at a different point than an unbroken one.
+            generator=torch.Generator().manual_seed(seed))
+        crop_rng = torch.Generator()
+        window_losses: dict[str, float] = {}
+        window_n, window_images, window_seconds = 0, 0, 0.0
+        images_per_s = None
+        last_good = step if (self.out / ckpt_io.CHECKPOINT).is_file() else None
+        if step >= total:
+            # The final checkpoint exists but run.json was lost (killed between the two writes).
+            self._checkpoint(objective, batches, step, total, seconds, config, device,
+                             step * batches.batch_size / max(seconds, 1e-9), "complete")
+            return ckpt_io.read_run_info(self.out)
+        objective.train()
+        bar = tqdm(total=total, initial=step, unit="step", desc=f"train {self.model}",
+                   file=sys.stderr, dynamic_ncols=True, disable=not self.progress)
+        # Throughput counts data loading and the step, not sample grids or checkpoint writes.
+        t0 = time.perf_counter()
+        try:
+            for source, target, t in loader:
+                crop_rng.manual_seed(seed * 1_000_003 + step)
+                pair = torch.cat([as_images(source), as_images(target)], 1)
+                pair = resize_and_crop(pair, load_size, crop_size, crop_rng).to(device, non_blocking=True)
+                batch = {"source": pair[:, :3], "target": pair[:, 3:],
+                         "t": torch.as_tensor(t, dtype=torch.float32).reshape(-1).to(device)}
+                lr = next(iter(objective.optimizers.values())).param_groups[0]["lr"]
+                losses = objective.step(batch)
+                values = torch.stack([v.float() for v in losses.values()]).cpu()
+                step += 1
+                if not torch.isfinite(values).all():
+                    bad = ", ".join(f"{k} = {v:.4g}" for k, v in zip(losses, values.tolist())
+                                    if not math.isfinite(v))
+                    kept = (f"the last good checkpoint (step {last_good}) is kept in "
+                            f"{self.out / ckpt_io.CHECKPOINT}" if last_good is not None
+                            else "no checkpoint had been written yet")
+                    write_json_atomic(self.out / ckpt_io.RUN_JSON,
+                                      self._info(last_good or 0, total, "failed", images_per_s, seconds,
+                                                 device, error=f"non-finite loss at step {step}: {bad}"))
+                    raise UserError(f"training diverged at step {step}: {bad}; {kept}. Lower the "
+                                    f"learning rate (models.{self.model}.optim.lr) or check the data.")
+                dt = time.perf_counter() - t0
+                seconds += dt
+                window_seconds += dt
+                window_images += batch["t"].shape[0]
+                window_n += 1
+                for k, v in zip(losses, values.tolist()):
+                    window_losses[k] = window_losses.get(k, 0.0) + v
+                bar.update(1)
+                if step % every_log == 0 or step == total:
+                    images_per_s = window_images / max(window_seconds, 1e-9)
+                    live.step = step
+                    for k, v in window_losses.items():
+                        live.log_metric(f"train/{k}", v / window_n)
+                    live.log_metric("train/images_per_s", images_per_s)
+                    live.log_metric("train/lr", lr)
+                    live.make_summary()
+                    bar.set_postfix({k: f"{v / window_n:.3f}" for k, v in window_losses.items()
+                                     if k in ("loss_g", "loss_d", "loss_l1")} | {"img/s": f"{images_per_s:.1f}"})
+                    window_losses, window_n, window_images, window_seconds = {}, 0, 0, 0.0
+                if step % every_sample == 0 or step == total:
+                    self._write_samples(objective, sample_sources, step)
+                if step % every_ckpt == 0 or step == total:
+                    overall = step * batches.batch_size / max(seconds, 1e-9)
+                    self._checkpoint(objective, batches, step, total, seconds, config, device, overall,
+                                     "complete" if step == total else "running")
+                    last_good = step
+                t0 = time.perf_counter()
+        finally:
+            bar.close()
+        if step < total:
+            raise RuntimeError(f"data loader stopped at step {step} of {total}")
+        info = ckpt_io.read_run_info(self.out)
+        return info
+
+
+def train(model: str, params: dict, data: str | Path, out: str | Path, progress: bool = True) -> dict:
+    """Train `model` (a key of params['models']) on the rotation set `data` into run dir `out`."""
+    return Trainer(model, params, data, out, progress=progress).run()

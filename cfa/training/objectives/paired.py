@@ -1,0 +1,111 @@
+"""The paired objective of Eq. 8: Pix2Pix conditioned on the source image and the gap label t.
+
+    G* = arg min_G max_D  L_cGAN(G, D) + lambda_L1 * L_L1(G)
+
+with G(x, t) the generator (atoms: filters built from D(t); baseline: t as a constant input
+channel, both inside `cfa.networks`) and D a PatchGAN on concat(x, y), as in the authors' code.
+Unlike the official code, a batch mixes samples with different t.
+
+Used by the models `pix2pix` (baseline) and `pix2pix-cfa` (ours).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from cfa.errors import UserError
+from cfa.training.objectives import Objective
+from cfa.training.schedule import linear_decay_scheduler
+
+GAN_MODES = ("vanilla", "lsgan")
+
+
+class GANLoss(nn.Module):
+    """vanilla: BCE on logits (the authors' default); lsgan: least squares."""
+
+    def __init__(self, mode: str):
+        super().__init__()
+        if mode not in GAN_MODES:
+            raise UserError(f"loss.gan_mode = {mode!r}: choose one of {list(GAN_MODES)}")
+        self.mode = mode
+        self.criterion = nn.BCEWithLogitsLoss() if mode == "vanilla" else nn.MSELoss()
+
+    def forward(self, prediction: torch.Tensor, is_real: bool) -> torch.Tensor:
+        prediction = prediction.float()
+        target = torch.ones_like(prediction) if is_real else torch.zeros_like(prediction)
+        return self.criterion(prediction, target)
+
+
+def _set_requires_grad(net: nn.Module, flag: bool) -> None:
+    for p in net.parameters():
+        p.requires_grad_(flag)
+
+
+class PairedObjective(Objective):
+    name = "paired"
+
+    def build(self, total_steps: int, decay_start: int) -> None:
+        from cfa.networks.build import build_discriminator, build_generator, init_weights
+
+        mp = self.model_params
+        gain = float(self.train_params["init_gain"])
+        generator = build_generator(mp, in_channels=3, out_channels=3)
+        discriminator = build_discriminator(mp, in_channels=6)
+        init_weights(generator, gain=gain)
+        init_weights(discriminator, gain=gain)
+        self.networks = {"generator": generator.to(self.device),
+                         "discriminator": discriminator.to(self.device)}
+        optim = mp.get("optim") or {}
+        lr = float(optim.get("lr", 2e-4))
+        betas = (float(optim.get("beta1", 0.5)), float(optim.get("beta2", 0.999)))
+        self.optimizers = {
+            "generator": torch.optim.Adam(generator.parameters(), lr=lr, betas=betas),
+            "discriminator": torch.optim.Adam(discriminator.parameters(), lr=lr, betas=betas),
+        }
+        self.schedulers = {k: linear_decay_scheduler(o, total_steps, decay_start)
+                           for k, o in self.optimizers.items()}
+        loss = mp.get("loss") or {}
+        self.gan_loss = GANLoss(loss.get("gan_mode", "vanilla"))
+        self.lambda_l1 = float(loss.get("lambda_l1", 0.0))
+
+    def generate(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        with self.autocast():
+            return self.networks["generator"](x, t).float()
+
+    def step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        gen, disc = self.networks["generator"], self.networks["discriminator"]
+        opt_g, opt_d = self.optimizers["generator"], self.optimizers["discriminator"]
+        real_a, real_b, t = batch["source"], batch["target"], batch["t"]
+
+        with self.autocast():
+            fake_b = gen(real_a, t)
+
+        # Discriminator: real pairs vs generated pairs (generator frozen by detach).
+        _set_requires_grad(disc, True)
+        opt_d.zero_grad(set_to_none=True)
+        with self.autocast():
+            loss_d_fake = self.gan_loss(disc(torch.cat([real_a, fake_b.detach()], 1)), False)
+            loss_d_real = self.gan_loss(disc(torch.cat([real_a, real_b], 1)), True)
+            loss_d = 0.5 * (loss_d_fake + loss_d_real)
+        self.scaler.scale(loss_d).backward()
+        self.scaler.step(opt_d)
+
+        # Generator: fool the (now frozen) discriminator, plus the weighted L1 to the target.
+        _set_requires_grad(disc, False)
+        opt_g.zero_grad(set_to_none=True)
+        with self.autocast():
+            loss_g_gan = self.gan_loss(disc(torch.cat([real_a, fake_b], 1)), True)
+        # L1 is logged even when lambda_L1 = 0 (the authors' RC-49 setting): it tracks fidelity.
+        loss_l1 = (fake_b.float() - real_b.float()).abs().mean()
+        loss_g = loss_g_gan + self.lambda_l1 * loss_l1 if self.lambda_l1 else loss_g_gan
+        self.scaler.scale(loss_g).backward()
+        self.scaler.step(opt_g)
+        self.scaler.update()
+        _set_requires_grad(disc, True)
+
+        for sched in self.schedulers.values():
+            sched.step()
+        return {"loss_g": loss_g.detach(), "loss_g_gan": loss_g_gan.detach(),
+                "loss_l1": loss_l1.detach(), "loss_d": loss_d.detach(),
+                "loss_d_real": loss_d_real.detach(), "loss_d_fake": loss_d_fake.detach()}

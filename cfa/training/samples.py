@@ -1,0 +1,108 @@
+"""Images from a generator across a sweep of t: strips, grids and animated GIFs.
+
+Used by the training loop (progress pictures at intervals) and by `cfa sample`.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from cfa.errors import UserError
+from cfa.io import atomic_output
+
+
+def parse_t_spec(text: str) -> list[float]:
+    """`0,10,45` -> [0, 10, 45]; `START:STOP:STEP` -> the half-open range (like numpy.arange)."""
+    text = str(text).strip()
+    try:
+        if ":" in text:
+            parts = [float(p) for p in text.split(":")]
+            if len(parts) != 3:
+                raise ValueError
+            start, stop, step = parts
+            if step <= 0 or stop <= start:
+                raise UserError(f"--t {text!r}: a range START:STOP:STEP needs STEP > 0 and STOP > START")
+            count = int(math.ceil((stop - start) / step - 1e-9))
+            return [round(start + i * step, 10) for i in range(count)]
+        values = [float(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        raise UserError(f"--t {text!r}: expected a list like 0,10,45 or a range START:STOP:STEP "
+                        f"like 0:90:2.5") from None
+    if not values:
+        raise UserError(f"--t {text!r}: no values given")
+    return values
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """(B,C,H,W) in [-1,1] -> (B,H,W,3) uint8."""
+    x = images.detach().float().cpu().clamp(-1, 1)
+    x = ((x + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    if x.shape[-1] == 1:
+        x = np.repeat(x, 3, axis=-1)
+    return x
+
+
+@torch.no_grad()
+def sweep(generate, sources: torch.Tensor, t_model: list[float], batch_size: int = 64) -> torch.Tensor:
+    """(N_inputs, N_t, C, H, W): every input under every t, in batches mixing inputs and t."""
+    n, nt = sources.shape[0], len(t_model)
+    x = sources.repeat_interleave(nt, 0)
+    t = torch.tensor(t_model, dtype=torch.float32, device=sources.device).repeat(n)
+    outs = [generate(x[i:i + batch_size], t[i:i + batch_size]) for i in range(0, len(x), batch_size)]
+    out = torch.cat(outs, 0)
+    return out.reshape(n, nt, *out.shape[1:])
+
+
+def _save_png(path: Path, array: np.ndarray) -> None:
+    with atomic_output(path) as tmp:
+        Image.fromarray(array).save(tmp, format="PNG")
+
+
+def _pad(images: np.ndarray, pad: int = 2) -> np.ndarray:
+    return np.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)), constant_values=255)
+
+
+def strip_array(source: np.ndarray, outputs: np.ndarray) -> np.ndarray:
+    """One row: the input, then its outputs left to right. source (H,W,3), outputs (T,H,W,3)."""
+    tiles = _pad(np.concatenate([source[None], outputs], 0))
+    return np.concatenate(list(tiles), axis=1)
+
+
+def grid_array(sources: np.ndarray, outputs: np.ndarray) -> np.ndarray:
+    """Rows = inputs, columns = the input then each t."""
+    return np.concatenate([strip_array(s, o) for s, o in zip(sources, outputs)], axis=0)
+
+
+def write_grid(path: str | Path, sources: torch.Tensor, outputs: torch.Tensor) -> Path:
+    path = Path(path)
+    _save_png(path, grid_array(to_uint8(sources), np.stack([to_uint8(o) for o in outputs])))
+    return path
+
+
+def write_sample_set(out_dir: str | Path, sources: torch.Tensor, outputs: torch.Tensor,
+                     t_labels: list[float], gif_ms: int = 120) -> dict:
+    """A strip per input (`strip_XXX.png`), `grid.png` and an animated `sweep.gif` (one frame per t,
+    the inputs side by side). Returns the paths written."""
+    out_dir = Path(out_dir)
+    src = to_uint8(sources)
+    outs = np.stack([to_uint8(o) for o in outputs])  # (N, T, H, W, 3)
+    strips = []
+    for i in range(len(src)):
+        p = out_dir / f"strip_{i:03d}.png"
+        _save_png(p, strip_array(src[i], outs[i]))
+        strips.append(p)
+    grid = out_dir / "grid.png"
+    _save_png(grid, grid_array(src, outs))
+    frames = [Image.fromarray(np.concatenate(list(_pad(outs[:, j])), axis=1))
+              for j in range(outs.shape[1])]
+    gif = out_dir / "sweep.gif"
+    with atomic_output(gif) as tmp:
+        frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:], duration=gif_ms,
+                       loop=0)
+    return {"strips": [str(p) for p in strips], "grid": str(grid), "gif": str(gif),
+            "t": list(t_labels)}

@@ -1,0 +1,64 @@
+"""`cfa train`: train one model on one prepared dataset into a run directory."""
+
+from __future__ import annotations
+
+from pipeline.common import add_params_arguments, params_from_args
+
+NAME = "train"
+HELP = "train a model (pix2pix, pix2pix-cfa, ...) on a rotation set; resumable"
+DESCRIPTION = """Train one model from params.yaml `models:` on one dataset file.
+
+  cfa train --model pix2pix-cfa --data data/demo/RC-49.h5 --out runs/demo/RC-49/pix2pix-cfa \\
+            --set profile=demo
+
+RUN_DIR gets checkpoint.pt (latest = resume point = final weights), run.json, live/ (DVCLive
+metrics) and samples/step_XXXXXX.png. Killing the command and starting it again resumes from the
+last checkpoint; running it again on a complete run does nothing. A checkpoint written with a
+different model or config is refused with the list of differences.
+"""
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--model", required=True, help="a key of params.yaml models:, e.g. pix2pix-cfa")
+    p.add_argument("--data", required=True, metavar="FILE.h5", help="the rotation set (cfa render)")
+    p.add_argument("--out", required=True, metavar="RUN_DIR", help="the run directory")
+    p.add_argument("--steps", type=int, help="train exactly N steps (sets train.steps)")
+    p.add_argument("--checkpoint-every", type=int, metavar="N", help="sets train.checkpoint_every")
+    p.add_argument("--seed", type=int, help="sets train.seed")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_params_arguments(p)
+
+
+def run(args) -> int:
+    extra = []
+    if args.steps is not None:
+        extra.append(f"train.steps={args.steps}")
+    if args.checkpoint_every is not None:
+        extra.append(f"train.checkpoint_every={args.checkpoint_every}")
+    if args.seed is not None:
+        extra.append(f"train.seed={args.seed}")
+    args.overrides = [*args.overrides, *extra]
+    params = params_from_args(args)
+    if (done := _already_complete(args, params)) is not None:
+        print(f"{args.out}: complete at step {done['step']}; nothing to do")
+        return 0
+    from cfa.training.loop import train
+
+    info = train(args.model, params, args.data, args.out, progress=not args.no_progress)
+    print(f"{args.out}: {info['status']} at step {info['step']}/{info['total_steps']}"
+          f" ({info.get('images_per_s')} images/s)")
+    return 0
+
+
+def _already_complete(args, params: dict) -> dict | None:
+    """run.json of a finished run of exactly this config, checked without importing torch."""
+    from pathlib import Path
+
+    from cfa.io import sha256_file
+    from cfa.training.checkpoint import completed_run, identity_config
+
+    model_params = (params.get("models") or {}).get(args.model)
+    if model_params is None or not Path(args.data).is_file():
+        return None  # the trainer reports these properly
+    config = identity_config(args.model, model_params, params["train"], sha256_file(args.data))
+    return completed_run(args.out, config)

@@ -1,0 +1,99 @@
+"""Kill `cfa train` with SIGKILL mid-run, start it again: the weights end up identical to a run that
+was never interrupted (CPU, same seed)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import cfa.training.objectives  # noqa: F401  (loads torch._dynamo before any rendering; see there)
+
+REPO = Path(__file__).resolve().parents[1]
+CFA = [sys.executable, "-m", "pipeline.cli"]
+STEPS = 8
+
+
+@pytest.fixture(scope="module")
+def rotation_set(tmp_path_factory) -> Path:
+    from cfa.render import render_rotation_set
+
+    out = tmp_path_factory.mktemp("data") / "tiny.h5"
+    render_rotation_set(out, source="procedural", category="chair", models=2, angles="0:90:10",
+                        size=32, split="grid:20", progress=False)
+    return out
+
+
+def train_command(data: Path, run: Path) -> list[str]:
+    m = "models.pix2pix-cfa"
+    sets = ["profile=demo", f"{m}.generator.ngf=8", f"{m}.generator.n_blocks=2", f"{m}.discriminator.ndf=8",
+            f"{m}.atoms.method=rk4", "train.batch_size=4", "train.log_every=1", "train.sample_every=100",
+            "train.device=cpu"]
+    cmd = [*CFA, "train", "--model", "pix2pix-cfa", "--data", str(data), "--out", str(run),
+           "--steps", str(STEPS), "--checkpoint-every", "2", "--seed", "7", "--no-progress",
+           "--params", str(REPO / "params.yaml")]
+    for s in sets:
+        cmd += ["--set", s]
+    return cmd
+
+
+def env() -> dict:
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+
+
+def test_sigkilled_run_resumes_to_identical_weights(rotation_set, tmp_path):
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    # The uninterrupted reference runs alongside (each process is single-threaded).
+    reference = subprocess.Popen(train_command(rotation_set, whole), cwd=REPO, env=env(),
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(train_command(rotation_set, killed), cwd=REPO, env=env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 240
+        while not (killed / "checkpoint.pt").exists():
+            assert proc.poll() is None, "training exited before its first checkpoint"
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    interrupted_at = torch.load(killed / "checkpoint.pt", weights_only=True)["step"]
+    assert interrupted_at < STEPS
+
+    _, reference_err = reference.communicate(timeout=300)
+    assert reference.returncode == 0, reference_err
+
+    again = subprocess.run(train_command(rotation_set, killed), cwd=REPO, env=env(), capture_output=True,
+                           text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+
+    a = torch.load(whole / "checkpoint.pt", weights_only=True)
+    b = torch.load(killed / "checkpoint.pt", weights_only=True)
+    assert a["step"] == b["step"] == STEPS
+    for net in ("generator", "discriminator"):
+        sa, sb = a["state"]["networks"][net], b["state"]["networks"][net]
+        assert sa.keys() == sb.keys()
+        for key in sa:
+            assert torch.equal(sa[key], sb[key]), f"{net}.{key} differs after resume"
+    for opt in ("generator", "discriminator"):
+        for pid, st in a["state"]["optimizers"][opt]["state"].items():
+            assert torch.equal(st["exp_avg"], b["state"]["optimizers"][opt]["state"][pid]["exp_avg"])
+    assert torch.equal(a["rng"]["torch"], b["rng"]["torch"])
+
+    # Running the finished command again is a no-op that exits 0 without touching the run.
+    before = (killed / "checkpoint.pt").stat().st_mtime_ns
+    noop = subprocess.run(train_command(rotation_set, killed), cwd=REPO, env=env(), capture_output=True,
+                          text=True, timeout=120)
+    assert noop.returncode == 0 and "nothing to do" in noop.stdout
+    assert (killed / "checkpoint.pt").stat().st_mtime_ns == before
+
+    # The resumed run's metric logs hold each step once, as the uninterrupted run's do.
+    rows = (killed / "live" / "plots" / "metrics" / "train" / "loss_g.tsv").read_text().splitlines()
+    assert [r.split("\t")[0] for r in rows[1:]] == [str(s) for s in range(1, STEPS + 1)]

@@ -1,0 +1,181 @@
+"""The shared training loop and the paired (Eq. 8) objective, on a tiny rendered rotation set."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from cfa.config import load_params
+from cfa.errors import UserError
+from cfa.training.checkpoint import load_generator
+from cfa.training.loop import StepBatches, train
+from cfa.training.objectives.paired import PairedObjective
+from cfa.training.samples import parse_t_spec
+from cfa.training.schedule import LinearDecay, plan_steps
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def tiny_params(model: str, *extra: str) -> dict:
+    """demo profile shrunk to seconds: 32x32, ngf 8, 2 blocks, one-step rk4 ODE."""
+    m = f"models.{model}"
+    overrides = ["profile=demo", f"{m}.generator.ngf=8", f"{m}.generator.n_blocks=2",
+                 f"{m}.discriminator.ndf=8", "train.batch_size=4", "train.steps=4",
+                 "train.checkpoint_every=2", "train.log_every=1", "train.sample_every=2",
+                 "train.device=cpu", *extra]
+    if model.endswith("-cfa"):
+        overrides.append(f"{m}.atoms.method=rk4")
+    return load_params(REPO / "params.yaml", overrides)
+
+
+@pytest.fixture(scope="module")
+def rotation_set(tmp_path_factory) -> Path:
+    from cfa.render import render_rotation_set
+
+    out = tmp_path_factory.mktemp("data") / "tiny.h5"
+    render_rotation_set(out, source="procedural", category="chair", models=2, angles="0:90:10",
+                        size=32, split="grid:20", progress=False)
+    return out
+
+
+@pytest.mark.parametrize("model", ["pix2pix-cfa", "pix2pix"])
+def test_training_writes_finite_losses_checkpoint_and_run_dir(rotation_set, tmp_path, model):
+    run = tmp_path / "run"
+    info = train(model, tiny_params(model), rotation_set, run, progress=False)
+    assert info["status"] == "complete" and info["step"] == 4 and info["total_steps"] == 4
+    assert info["images_per_s"] > 0 and len(info["data_sha256"]) == 64
+
+    ckpt = torch.load(run / "checkpoint.pt", weights_only=True)
+    assert ckpt["step"] == 4
+    assert set(ckpt["state"]["networks"]) == {"generator", "discriminator"}
+    assert set(ckpt["rng"]) == {"python", "numpy", "torch", "cuda"}
+    if model.endswith("-cfa"):
+        assert any("atom" in k for k in ckpt["state"]["networks"]["generator"])
+
+    metrics = json.loads((run / "live" / "metrics.json").read_text())
+    assert metrics["step"] == 4
+    for name in ("loss_g", "loss_d", "loss_l1", "images_per_s"):
+        assert math.isfinite(metrics["train"][name])
+    assert (run / "live" / "plots" / "metrics" / "train" / "loss_g.tsv").read_text().count("\n") == 5
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["step_000002.png", "step_000004.png"]
+    assert not any(p.name == "dvc.yaml" for p in run.rglob("*"))  # DVCLive made no dvc.yaml
+
+    gen, loaded = load_generator(run)
+    assert not gen.training and loaded["model"] == model and loaded["step"] == 4
+    with torch.no_grad():
+        out = gen(torch.zeros(2, 3, 32, 32), torch.tensor([0.1, 0.9]))
+    assert out.shape == (2, 3, 32, 32) and out.abs().max() <= 1
+
+
+def test_rerunning_a_complete_run_does_nothing(rotation_set, tmp_path):
+    run = tmp_path / "run"
+    params = tiny_params("pix2pix", "train.steps=2")
+    train("pix2pix", params, rotation_set, run, progress=False)
+    before = (run / "checkpoint.pt").stat().st_mtime_ns
+    info = train("pix2pix", params, rotation_set, run, progress=False)
+    assert info["status"] == "complete"
+    assert (run / "checkpoint.pt").stat().st_mtime_ns == before
+
+
+def test_checkpoint_from_another_config_is_refused_with_the_differences(rotation_set, tmp_path):
+    run = tmp_path / "run"
+    train("pix2pix", tiny_params("pix2pix", "train.steps=2"), rotation_set, run, progress=False)
+    other = tiny_params("pix2pix", "train.steps=2", "models.pix2pix.generator.ngf=4",
+                        "models.pix2pix.optim.lr=0.001")
+    with pytest.raises(UserError) as err:
+        train("pix2pix", other, rotation_set, run, progress=False)
+    msg = str(err.value)
+    assert "model_params.generator.ngf: checkpoint 8, now 4" in msg
+    assert "model_params.optim.lr" in msg and "refusing to resume" in msg
+    with pytest.raises(UserError, match="model: checkpoint 'pix2pix', now 'pix2pix-cfa'"):
+        train("pix2pix-cfa", tiny_params("pix2pix-cfa", "train.steps=2"), rotation_set, run,
+              progress=False)
+
+
+def test_nan_loss_stops_naming_step_and_loss_and_keeps_last_good_checkpoint(rotation_set, tmp_path,
+                                                                            monkeypatch):
+    real_step = PairedObjective.step
+    calls = {"n": 0}
+
+    def step_that_diverges_at_3(self, batch):
+        losses = real_step(self, batch)
+        calls["n"] += 1
+        if calls["n"] == 3:
+            losses["loss_d"] = torch.tensor(float("nan"))
+        return losses
+
+    monkeypatch.setattr(PairedObjective, "step", step_that_diverges_at_3)
+    run = tmp_path / "run"
+    with pytest.raises(UserError) as err:
+        train("pix2pix", tiny_params("pix2pix"), rotation_set, run, progress=False)
+    assert "step 3" in str(err.value) and "loss_d = nan" in str(err.value)
+    assert "step 2" in str(err.value)  # the kept checkpoint
+    assert torch.load(run / "checkpoint.pt", weights_only=True)["step"] == 2
+    assert json.loads((run / "run.json").read_text())["status"] == "failed"
+
+
+def test_missing_dataset_names_the_render_command(tmp_path):
+    params = tiny_params("pix2pix")
+    with pytest.raises(UserError, match=r"cfa render --source procedural --category chair .*--out .*RC-49.h5"):
+        train("pix2pix", params, tmp_path / "RC-49.h5", tmp_path / "run", progress=False)
+    with pytest.raises(UserError, match="not in params.yaml models"):
+        train("no-such-model", params, tmp_path / "RC-49.h5", tmp_path / "run", progress=False)
+
+
+def test_data_order_is_a_function_of_seed_and_step():
+    a, b = StepBatches(10, 4, seed=3), StepBatches(10, 4, seed=3)
+    assert a.batches_per_epoch == 2
+    epoch0 = a.indices(0) + a.indices(1)
+    assert len(set(epoch0)) == 8  # no repeats within an epoch
+    # Asking in any order (as a resumed run does) gives the same batches.
+    assert [b.indices(s) for s in (5, 0, 1)] == [a.indices(5), a.indices(0), a.indices(1)]
+    assert StepBatches(10, 4, seed=4).indices(0) != a.indices(0)
+
+
+def test_linear_decay_schedule_matches_pix2pix_shape():
+    total, start = plan_steps({"epochs": 100, "epochs_decay": 100, "steps": None}, batches_per_epoch=3)
+    assert (total, start) == (600, 300)
+    total, start = plan_steps({"epochs": 1, "epochs_decay": 1, "steps": 10}, batches_per_epoch=99)
+    assert (total, start) == (10, 5)
+    f = LinearDecay(10, 5)
+    assert [f(s) for s in (0, 4)] == [1.0, 1.0]
+    factors = [f(s) for s in range(5, 10)]
+    assert all(x > y > 0 for x, y in zip(factors, factors[1:]))
+    assert LinearDecay(10, 10)(9) == 1.0  # no decay phase: constant
+
+
+def test_t_spec_lists_and_half_open_ranges():
+    assert parse_t_spec("0,10,45") == [0.0, 10.0, 45.0]
+    r = parse_t_spec("0:90:2.5")
+    assert len(r) == 36 and r[0] == 0 and r[-1] == 87.5
+    with pytest.raises(UserError, match="START:STOP:STEP"):
+        parse_t_spec("0:90")
+    with pytest.raises(UserError):
+        parse_t_spec("a,b")
+
+
+def test_resize_and_crop_gives_source_and_target_the_same_window():
+    from cfa.training.loop import resize_and_crop
+
+    ramp = torch.linspace(-1, 1, 32)
+    source = (ramp[None, :] + 0 * ramp[:, None]).expand(2, 3, 32, 32)  # varies along x
+    target = (ramp[:, None] + 0 * ramp[None, :]).expand(2, 3, 32, 32)  # varies along y
+    pair = torch.cat([source, target], 1)
+    g = torch.Generator().manual_seed(0)
+    out = resize_and_crop(pair, load_size=40, crop_size=24, generator=g)
+    assert out.shape == (2, 6, 24, 24)
+    again = resize_and_crop(pair, 40, 24, torch.Generator().manual_seed(0))
+    assert torch.equal(out, again)  # a function of the generator's seed
+    resized = torch.nn.functional.interpolate(pair, size=(40, 40), mode="bicubic", align_corners=False,
+                                              antialias=True).clamp(-1, 1)
+    for i in range(2):
+        # Find the crop's x offset from the source and its y offset from the target: both must
+        # match one single window of the resized pair.
+        x0 = int((resized[i, 0, 0, :] - out[i, 0, 0, 0]).abs().argmin())
+        y0 = int((resized[i, 3, :, 0] - out[i, 3, 0, 0]).abs().argmin())
+        assert torch.allclose(out[i], resized[i, :, y0:y0 + 24, x0:x0 + 24])
+    assert resize_and_crop(pair, None, None, g) is pair
