@@ -16,7 +16,8 @@ report: "../report/workflow.rst"
 # Overrides given with --config travel to every cfa command as --set; none when running params.yaml
 # as it is, which keeps the commands identical to dvc.yaml's.
 OVERRIDES = overrides_between(read_yaml("params.yaml"), config)
-SET_FLAGS = "".join(f" --set {shlex.quote(s)}" for s in OVERRIDES)
+# Braces are doubled because Snakemake formats shell commands.
+SET_FLAGS = "".join(f" --set {shlex.quote(s)}" for s in OVERRIDES).replace("{", "{{").replace("}", "}}")
 try:
     P = resolve(read_yaml("params.yaml"), OVERRIDES, origin="params.yaml (+ --config)")
 except UserError as e:

@@ -28,12 +28,13 @@ for _model in MODELS:
             figure=report(f"{RESULTS}/figures/interpolation/{_model}/{{dataset}}.png",
                           category="Figures", subcategory="Unseen-angle interpolation (Figure 3)"),
         params:
+            run=lambda wc, model=_model: f"{RUNS}/{model}/{wc.dataset}",
             cfg=params_json("profile", "evaluate", "metrics"),
         resources:
             gpu=1,
         shell:
-            f"cfa evaluate --run {RUNS}/{_model}/{{wildcards.dataset}} --data {{input.data}}"
-            f" --fid-stats {{input.stats}} --out {{output.metrics}} --figure {{output.figure}}{SET_FLAGS}"
+            "cfa evaluate --run {params.run} --data {input.data}"
+            " --fid-stats {input.stats} --out {output.metrics} --figure {output.figure}" + SET_FLAGS
 
     rule:
         name: f"figure_{slug(_model)}"
@@ -43,7 +44,8 @@ for _model in MODELS:
         output:
             directory(f"{RESULTS}/figures/rotation/{_model}/{{dataset}}"),
         params:
+            run=lambda wc, model=_model: f"{RUNS}/{model}/{wc.dataset}",
+            t=f"0.1:90:{P['evaluate']['figure_step_deg']}",
             cfg=params_json("profile", "evaluate.figure_step_deg"),
         shell:
-            f"cfa sample --checkpoint {RUNS}/{_model}/{{wildcards.dataset}}"
-            f" --t 0.1:90:{P['evaluate']['figure_step_deg']} --out {{output}}{SET_FLAGS}"
+            "cfa sample --checkpoint {params.run} --t {params.t} --out {output}" + SET_FLAGS

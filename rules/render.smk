@@ -1,4 +1,6 @@
 # Rotation sets (Table 2): one render rule per dataset, each calling `cfa render`.
+# In rules made in a loop, the shell command must take loop values from `params`: Snakemake
+# evaluates the command when the job runs, after the loop variable has moved on.
 
 for _ds in DATASETS:
 
@@ -8,6 +10,7 @@ for _ds in DATASETS:
             h5=f"{DATA}/rotation/{_ds}.h5",
             manifest=f"{DATA}/rotation/{_ds}.json",
         params:
+            dataset=_ds,
             cfg=params_json("profile", f"rotation_sets.{_ds}", "render"),
         shell:
-            f"cfa render --dataset {_ds} --out {{output.h5}}{SET_FLAGS}"
+            "cfa render --dataset {params.dataset} --out {output.h5}" + SET_FLAGS

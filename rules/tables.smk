@@ -10,9 +10,11 @@ rule table2:
         tex=f"{RESULTS}/table2.tex",
         json=f"{RESULTS}/table2.json",
     params:
+        metrics_dir=f"{RESULTS}/metrics",
+        out_dir=RESULTS,
         cfg=params_json("profile", "tables.table2"),
     shell:
-        f"cfa table 2 --metrics-dir {RESULTS}/metrics --out-dir {RESULTS}{SET_FLAGS}"
+        "cfa table 2 --metrics-dir {params.metrics_dir} --out-dir {params.out_dir}" + SET_FLAGS
 
 
 rule figures:

@@ -11,9 +11,11 @@ for _model in MODELS:
             checkpoint=f"{RUNS}/{_model}/{{dataset}}/checkpoint.pt",
             info=f"{RUNS}/{_model}/{{dataset}}/run.json",
         params:
+            model=_model,
+            run=lambda wc, model=_model: f"{RUNS}/{model}/{wc.dataset}",
             cfg=params_json("profile", "seed", f"models.{_model}", "train"),
         resources:
             gpu=1,
         threads: 2
         shell:
-            f"cfa train --model {_model} --data {{input.data}} --out {RUNS}/{_model}/{{wildcards.dataset}}{SET_FLAGS}"
+            "cfa train --model {params.model} --data {input.data} --out {params.run}" + SET_FLAGS
