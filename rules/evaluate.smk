@@ -48,4 +48,5 @@ for _model in MODELS:
             t=f"0.1:90:{P['evaluate']['figure_step_deg']}",
             cfg=params_json("profile", "evaluate.figure_step_deg"),
         shell:
-            "cfa sample --checkpoint {params.run} --t {params.t} --out {output}" + SET_FLAGS
+            # No --set: a sample reads everything it needs from the run's checkpoint.
+            "cfa sample --checkpoint {params.run} --t {params.t} --out {output}"
