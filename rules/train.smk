@@ -10,6 +10,8 @@ for _model in MODELS:
         output:
             checkpoint=f"{RUNS}/{_model}/{{dataset}}/checkpoint.pt",
             info=f"{RUNS}/{_model}/{{dataset}}/run.json",
+            curves=report(f"{RUNS}/{_model}/{{dataset}}/curves.png", category="Training curves",
+                          subcategory=_model, labels={"model": _model, "dataset": "{dataset}"}),
         params:
             model=_model,
             run=lambda wc, model=_model: f"{RUNS}/{model}/{wc.dataset}",

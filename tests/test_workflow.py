@@ -165,6 +165,7 @@ def test_tiny_workflow_end_to_end_with_snakemake_and_dvc(tmp_path):
     for ext in ("csv", "tex", "json"):
         assert (results / f"table2.{ext}").stat().st_size > 0
     assert (results / "figures" / "rotation" / "pix2pix-cfa" / "RA-20").is_dir()
+    assert (repo / "runs" / "demo" / "pix2pix-cfa" / "RA-20" / "curves.png").stat().st_size > 0
     again = run(["snakemake", "table2", "figures", "--cores", "2", "-n"], repo)
     assert "Nothing to be done" in again.stdout + again.stderr
 

@@ -5,6 +5,7 @@ Objectives (`cfa.training.objectives`) plug into it. A run lives in one director
     RUN_DIR/checkpoint.pt          latest checkpoint = resume point = final weights (atomic)
     RUN_DIR/run.json               what was trained on what, progress, images/s, status
     RUN_DIR/live/                  DVCLive metrics (losses, images/s) per logged step
+    RUN_DIR/curves.png             the same curves as a picture (written at the end)
     RUN_DIR/samples/step_XXXXXX.png  fixed inputs across a sweep of t
 
 Resuming reproduces an uninterrupted run exactly on CPU: the data order and the crops are a pure
@@ -28,6 +29,7 @@ import torch.nn.functional as F
 from cfa.errors import UserError
 from cfa.io import sha256_file, write_json_atomic
 from cfa.training import checkpoint as ckpt_io
+from cfa.training.curves import write_curves
 from cfa.training.objectives import objective_class
 from cfa.training.samples import sweep, write_grid
 from cfa.training.schedule import plan_steps
@@ -36,6 +38,9 @@ from cfa.training.schedule import plan_steps
 T_SCALE_DEG = 90.0
 SAMPLE_DEGREES = (0.0, 15.0, 30.0, 45.0, 60.0, 75.0, 90.0)
 SAMPLE_INPUTS = 4
+
+
+CURVES_PNG = "curves.png"
 
 
 def resolve_device(name: str) -> torch.device:
@@ -231,6 +236,7 @@ class Trainer:
                               live, sample_sources)
         finally:
             live.end()
+        write_curves(self.out / "live", self.out / CURVES_PNG, title=f"{self.model} on {self.data.stem}")
         return info
 
     def _open_live(self, resume_step: int | None):
