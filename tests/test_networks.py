@@ -1,0 +1,214 @@
+"""Networks with and without atoms: shapes at 64 and 256, gradients, seeding, builders, continuity."""
+
+import copy
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from cfa.atoms import AtomSpec
+from cfa.continuity import measure_continuity
+from cfa.errors import UserError
+from cfa.layers import AtomConv2d
+from cfa.networks import (BasisResnetGenerator, LabelConditionalGenerator, LabelProjectionDiscriminator,
+                          PatchDiscriminator, ResnetGenerator, build_cyclegan, build_cyclegan_from_params,
+                          build_discriminator, build_generator, init_weights)
+
+SPEC = AtomSpec(n_atoms=4, kernel_size=3)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _images(batch, size, channels=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(batch, channels, size, size, generator=g) * 2 - 1
+
+
+@pytest.mark.parametrize("size,batch", [(64, 2), (256, 1)])
+@pytest.mark.parametrize("atoms", [None, SPEC])
+def test_pix2pix_shapes(size, batch, atoms):
+    torch.manual_seed(0)
+    gen = ResnetGenerator(ngf=4, n_blocks=2, atoms=atoms)
+    disc = PatchDiscriminator(in_channels=6, ndf=4, n_layers=3)
+    x = _images(batch, size)
+    y = gen(x, torch.rand(batch))
+    assert y.shape == x.shape and y.abs().max() <= 1
+    patches = size // 8 - 2  # 3 stride-2 convs then two 4x4 stride-1 convs with padding 1
+    assert disc(torch.cat([x, y], 1)).shape == (batch, 1, patches, patches)
+    assert (gen.atom_generator is None) == (atoms is None)
+
+
+def test_pix2pix_atom_layout():
+    gen = ResnetGenerator(ngf=4, n_blocks=3, atoms=SPEC)
+    assert gen.atom_generator.atom_shape == (3, 4, 3, 3)
+    for block in gen.blocks:
+        assert isinstance(block.conv1, AtomConv2d) and not isinstance(block.conv2, AtomConv2d)
+    baseline = ResnetGenerator(ngf=4, n_blocks=3, atoms=None)
+    assert baseline.stem[1].in_channels == 4  # t enters as one extra constant channel
+
+
+def test_t_changes_output_and_scalar_t_broadcasts():
+    torch.manual_seed(0)
+    for atoms in (None, SPEC):
+        gen = ResnetGenerator(ngf=4, n_blocks=2, atoms=atoms, dropout=0.0).eval()
+        x = _images(2, 32)
+        with torch.no_grad():
+            a, b = gen(x, torch.tensor([0.1, 0.1])), gen(x, 0.9)
+            assert torch.equal(a, gen(x, 0.1))
+        assert (a - b).abs().max() > 1e-4
+
+
+def test_gradients_reach_coefficients_initial_atoms_and_ode():
+    torch.manual_seed(0)
+    gen = ResnetGenerator(ngf=4, n_blocks=2, atoms=AtomSpec(n_atoms=4, adjoint=True))
+    gen(_images(2, 32), torch.tensor([0.3, 0.7])).pow(2).mean().backward()
+    for block in gen.blocks:
+        assert block.conv1.coefficients.grad.abs().sum() > 0
+    assert gen.atom_generator.initial_atoms.grad.abs().sum() > 0
+    for name, p in gen.atom_generator.func.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_same_seed_same_outputs():
+    outs = []
+    for _ in range(2):
+        torch.manual_seed(123)
+        gens = [ResnetGenerator(ngf=4, n_blocks=2, atoms=SPEC), BasisResnetGenerator(ngf=4, n_blocks=1, n_atoms=4),
+                LabelConditionalGenerator(z_dim=8, ngf=4, size=32, atoms=SPEC)]
+        x, z = _images(2, 32), torch.randn(2, 8)
+        outs.append([gens[0](x, torch.tensor([0.2, 0.5])), gens[1](x, torch.tensor([0.2, 0.5])),
+                     gens[2](z, torch.tensor([0.2, 0.5]))])
+    for a, b in zip(*outs):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("size,batch", [(64, 2), (256, 1)])
+def test_cyclegan_shapes(size, batch):
+    torch.manual_seed(0)
+    nets = build_cyclegan(ngf=4, n_blocks=1, ndf=4, atoms=SPEC)
+    assert nets.G_A.atom_generator is not nets.G_B.atom_generator
+    x = _images(batch, size)
+    t = torch.rand(batch)
+    fake_b = nets.G_A(x, t)
+    rec_a = nets.G_B(fake_b, t)
+    assert fake_b.shape == rec_a.shape == x.shape
+    assert nets.D_A(fake_b).shape == nets.D_B(rec_a).shape == (batch, 1, size // 8 - 2, size // 8 - 2)
+
+
+@pytest.mark.parametrize("size,batch", [(64, 2), (256, 1)])
+@pytest.mark.parametrize("atoms", [None, SPEC])
+def test_cgan_shapes(size, batch, atoms):
+    torch.manual_seed(0)
+    gen = LabelConditionalGenerator(z_dim=8, out_channels=3, ngf=4, size=size, atoms=atoms, alpha=2.0)
+    disc = LabelProjectionDiscriminator(in_channels=3, ndf=4, size=size)
+    label = torch.rand(max(batch, 2))
+    y = gen(torch.randn(max(batch, 2), 8), label)  # BatchNorm in training mode needs 2 samples
+    assert y.shape == (max(batch, 2), 3, size, size)
+    assert disc(y, label).shape == (max(batch, 2),)
+    if atoms is not None:
+        assert gen.atom_generator.n_layers == len(gen.convs) and gen.nfe > 0
+
+
+def test_cgan_label_reaches_atoms_through_alpha():
+    torch.manual_seed(0)
+    gen = LabelConditionalGenerator(z_dim=8, ngf=4, size=16, atoms=SPEC, alpha=0.0).eval()
+    z = torch.randn(2, 8)
+    with torch.no_grad():
+        assert torch.equal(gen(z, torch.tensor([0.1, 0.1])), gen(z, torch.tensor([0.9, 0.9])))
+        gen.alpha = 1.0
+        assert (gen(z, torch.tensor([0.1, 0.1])) - gen(z, torch.tensor([0.9, 0.9]))).abs().max() > 1e-5
+
+
+@pytest.mark.parametrize("size,batch", [(64, 2), (256, 1)])
+def test_basisgan_shapes_and_fresh_atoms(size, batch):
+    torch.manual_seed(0)
+    gen = BasisResnetGenerator(ngf=4, n_blocks=1, n_atoms=4, dropout=0.0).eval()
+    x = _images(batch, size)
+    with torch.no_grad():
+        a, b = gen(x, torch.zeros(batch)), gen(x, torch.zeros(batch))
+    assert a.shape == x.shape
+    assert (a - b).abs().max() > 1e-6  # a new N(0, I) draw each forward
+
+
+def _model_entries():
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    return params["models"]
+
+
+def test_build_from_params_yaml_entries():
+    for name, entry in _model_entries().items():
+        entry = copy.deepcopy(entry)
+        entry["generator"].update(ngf=4, n_blocks=2)
+        entry["discriminator"].update(ndf=4)
+        gen = build_generator(entry, in_channels=3, out_channels=3)
+        disc = build_discriminator(entry, in_channels=6)
+        x = _images(2, 32)
+        y = gen(x, torch.rand(2))
+        assert y.shape == x.shape, name
+        assert disc(torch.cat([x, y], 1)).shape[0] == 2
+        assert (gen.atom_generator is not None) == (entry["atoms"] is not None), name
+    entry["generator"]["arch"] = "basisgan"
+    assert isinstance(build_generator(entry), BasisResnetGenerator)
+    assert isinstance(build_cyclegan_from_params(entry).G_A, ResnetGenerator)
+
+
+def test_build_errors_name_the_key():
+    entry = copy.deepcopy(next(iter(_model_entries().values())))
+    bad = copy.deepcopy(entry)
+    del bad["generator"]["ngf"]
+    with pytest.raises(UserError, match="ngf"):
+        build_generator(bad)
+    bad = copy.deepcopy(entry)
+    bad["atoms"] = {"n_atoms": 8, "kernel_size": 5}
+    with pytest.raises(UserError, match="kernel_size"):
+        build_generator(bad)
+    bad = copy.deepcopy(entry)
+    bad["generator"]["arch"] = "unet"
+    with pytest.raises(UserError, match="arch"):
+        build_generator(bad)
+
+
+def test_init_weights_keeps_atom_inits():
+    torch.manual_seed(0)
+    gen = ResnetGenerator(ngf=8, n_blocks=2, atoms=SPEC)
+    coeffs = [b.conv1.coefficients.detach().clone() for b in gen.blocks]
+    d0 = gen.atom_generator.initial_atoms.detach().clone()
+    init_weights(gen, gain=0.02)
+    for block, before in zip(gen.blocks, coeffs):
+        assert torch.equal(block.conv1.coefficients, before)
+    assert torch.equal(gen.atom_generator.initial_atoms, d0)
+    plain = gen.blocks[0].conv2.weight
+    assert abs(plain.std().item() - 0.02) < 0.004
+    bn = gen.blocks[0].norm1
+    assert abs(bn.weight.mean().item() - 1) < 0.02 and torch.equal(bn.bias, torch.zeros_like(bn.bias))
+
+
+def test_measure_continuity_fresh_generator():
+    torch.manual_seed(0)
+    gen = ResnetGenerator(ngf=4, n_blocks=2, atoms=SPEC)
+    gen.train()
+    ts = [0.0, 0.25, 0.5, 0.75, 1.0]
+    report = measure_continuity(gen, _images(1, 32), ts, progress=False)
+    assert gen.training  # mode restored
+    assert report["ts"] == ts and len(report["pair_ratios"]) == 4
+    assert report["max_ratio"] == max(report["pair_ratios"]) > 0
+    assert len(report["atom_pair_ratios"]) == 4 and report["atom_max_ratio"] > 0
+    assert report["nfe"][0] == 0 and report["max_nfe"] > 0
+    # The ratio must be the actual finite difference of the outputs.
+    gen.eval()
+    with torch.no_grad():
+        x = _images(1, 32)
+        diff = (gen(x, torch.tensor([0.25])) - gen(x, torch.tensor([0.0]))).norm().item() / 0.25
+    assert report["pair_ratios"][0] == pytest.approx(diff, rel=1e-4)
+
+
+def test_measure_continuity_baseline_and_basisgan():
+    torch.manual_seed(0)
+    base = measure_continuity(ResnetGenerator(ngf=4, n_blocks=1), _images(2, 16), [0.5, 0.0, 1.0], progress=False)
+    assert base["ts"] == [0.0, 0.5, 1.0] and base["atom_pair_ratios"] is None and base["max_nfe"] == 0
+    # Reseeding per forward makes the stochastic BasisGAN comparable: same t -> zero change.
+    basis = BasisResnetGenerator(ngf=4, n_blocks=1, n_atoms=2)
+    rep = measure_continuity(basis, _images(1, 16), [0.0, 1e-6], progress=False)
+    assert rep["max_ratio"] < 1e3
+    with pytest.raises(ValueError, match="two distinct"):
+        measure_continuity(basis, _images(1, 16), [0.3, 0.3])
