@@ -168,6 +168,11 @@ def test_tiny_workflow_end_to_end_with_snakemake_and_dvc(tmp_path):
     assert (repo / "runs" / "demo" / "pix2pix-cfa" / "RA-20" / "curves.png").stat().st_size > 0
     again = run(["snakemake", "table2", "figures", "--cores", "2", "-n"], repo)
     assert "Nothing to be done" in again.stdout + again.stderr
+    run(["snakemake", "table2", "figures", "--report", "report.zip"], repo)
+    import zipfile
+    names = zipfile.ZipFile(repo / "report.zip").namelist()
+    for wanted in ("table2.md", "curves.png", "RA-20.png"):
+        assert any(n.endswith(wanted) for n in names), (wanted, names)
 
     # DVC: the same DAG from dvc.yaml, then clean.
     run(["dvc", "repro"], repo)
