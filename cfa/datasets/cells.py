@@ -271,15 +271,17 @@ def prepare_cells(out, counts: tuple[int, int] = (1, 200), per_count: int = 1000
                 writer.append(IMGs_grey=images[:, None], CellCounts=labels.astype(np.float32),
                               domain=domain, condition=condition, image_index=index.astype(np.int32))
                 bar.update(len(labels))
-            writer.set_attr("dataset", "cells")
-            writer.set_attr("image_key", "IMGs_grey")
-            writer.set_attr("label_key", "CellCounts")
-            writer.set_attr("label_name", "cell count")
-            writer.set_attr("size", size)
-            writer.set_attr("seed", seed)
-            writer.set_attr("seed_rule", "image (count, index) uses numpy SeedSequence([seed, count, index])")
-            writer.set_attr("simulator", params.as_dict())
-            writer.set_attr("domain_rule", domains.DESCRIPTIONS["cells"].replace("200", str(top)))
+            writer.set_attrs(
+                dataset="cells",
+                image_key="IMGs_grey",
+                label_key="CellCounts",
+                label_name="cell count",
+                size=size,
+                seed=seed,
+                seed_rule="image (count, index) uses numpy SeedSequence([seed, count, index])",
+                simulator=params.as_dict(),
+                domain_rule=domains.DESCRIPTIONS["cells"].replace("200", str(top)),
+            )
     seconds = time.perf_counter() - t0
     all_counts = np.repeat(count_list, per_count)
     domain, condition = domains.cell_domains(all_counts, max_count=top)

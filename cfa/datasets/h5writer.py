@@ -45,6 +45,10 @@ class StreamingH5:
             value = json.dumps(value)
         self.file.attrs[name] = value
 
+    def set_attrs(self, **attrs: Any) -> None:
+        for name, value in attrs.items():
+            self.set_attr(name, value)
+
     def append(self, **arrays: Any) -> None:
         lengths = {k: len(v) for k, v in arrays.items()}
         if len(set(lengths.values())) != 1:

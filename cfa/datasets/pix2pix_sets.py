@@ -93,10 +93,12 @@ def prepare_pix2pix(name: str, root: str | Path, out: str | Path, size: int = 25
                 counts[split] = kept
             if writer.rows == 0:
                 raise UserError(f"pix2pix {name}: no readable A|B images under {root}. {how}")
-            writer.set_attr("dataset", f"pix2pix/{name}")
-            writer.set_attr("image_keys", ["images_A", "images_B"])
-            writer.set_attr("split_codes", SPLIT_CODES)
-            writer.set_attr("size", size)
+            writer.set_attrs(
+                dataset=f"pix2pix/{name}",
+                image_keys=["images_A", "images_B"],
+                split_codes=SPLIT_CODES,
+                size=size,
+            )
     return write_manifest(out, dataset=f"pix2pix/{name}", source=str(root),
                           params={"name": name, "size": size},
                           counts={"images": sum(counts.values()), "splits": counts, "skipped": len(skipped)},

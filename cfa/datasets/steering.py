@@ -102,12 +102,14 @@ def prepare_steering(root: str | Path, out: str | Path, size: int = 64,
             if writer.rows == 0:
                 raise UserError(f"SteeringAngle: no usable frames in {data_txt} ({len(skipped)} skipped, "
                                 f"{excluded} outside {angle_range}). {how}")
-            writer.set_attr("dataset", "steering")
-            writer.set_attr("image_key", "images")
-            writer.set_attr("label_key", "labels")
-            writer.set_attr("label_name", "steering angle (deg)")
-            writer.set_attr("size", size)
-            writer.set_attr("domain_rule", domains.DESCRIPTIONS["steering"])
+            writer.set_attrs(
+                dataset="steering",
+                image_key="images",
+                label_key="labels",
+                label_name="steering angle (deg)",
+                size=size,
+                domain_rule=domains.DESCRIPTIONS["steering"],
+            )
     angles = np.array(all_angles)
     domain, condition = domains.steering_domains(angles)
     counts = {"images": len(angles), "skipped": len(skipped), "excluded_by_angle": excluded,

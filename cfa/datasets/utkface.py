@@ -101,12 +101,14 @@ def prepare_face_folder(*, dataset: str, root: str | Path, out: str | Path, url:
                 raise UserError(f"{dataset}: no usable images under {root} (ages {ages[0]}..{ages[1]}; "
                                 f"{len(skipped)} skipped, {excluded} outside the age range). "
                                 f"Expected: {layout}. Official page: {url}")
-            writer.set_attr("dataset", dataset)
-            writer.set_attr("image_key", "images")
-            writer.set_attr("label_key", "labels")
-            writer.set_attr("label_name", "age")
-            writer.set_attr("size", size)
-            writer.set_attr("domain_rule", domains.DESCRIPTIONS["aging"])
+            writer.set_attrs(
+                dataset=dataset,
+                image_key="images",
+                label_key="labels",
+                label_name="age",
+                size=size,
+                domain_rule=domains.DESCRIPTIONS["aging"],
+            )
     ages_arr = np.array(all_ages)
     domain, condition = domains.age_domains(ages_arr)
     counts = {"images": len(all_ages), "skipped": len(skipped), "excluded_by_age": excluded,

@@ -197,13 +197,15 @@ def prepare_waymo(root: str | Path, out: str | Path, size: int = 64, camera: str
             if writer.rows == 0:
                 raise UserError(f"Waymo: no frames of camera {camera} could be read under {root} "
                                 f"({len(skipped)} files skipped; see the reasons with a smaller run)")
-            writer.set_attr("dataset", "waymo")
-            writer.set_attr("image_key", "images")
-            writer.set_attr("label_key", "time_of_day")
-            writer.set_attr("label_name", "time of day (0 dawn, 1 day, 2 dusk, 3 night)")
-            writer.set_attr("size", size)
-            writer.set_attr("camera", camera)
-            writer.set_attr("domain_rule", domains.DESCRIPTIONS["waymo"])
+            writer.set_attrs(
+                dataset="waymo",
+                image_key="images",
+                label_key="time_of_day",
+                label_name="time of day (0 dawn, 1 day, 2 dusk, 3 night)",
+                size=size,
+                camera=camera,
+                domain_rule=domains.DESCRIPTIONS["waymo"],
+            )
             writer.set_attr("dawn_dusk_rule", "Dawn/Dusk frame with local solar hour "
                                               "(UTC + longitude/15) < 12 -> dawn, else dusk")
     names_all = [n for n, c in tod_counter.items() for _ in range(c)]

@@ -65,6 +65,19 @@ def _cell(table: dict, block: str, metric: str, ds: str, method: str) -> dict:
     raise KeyError((block, metric, ds, method))
 
 
+
+def _row_cells(table: dict, block, row, cols, marks: dict, mark_format: str) -> list[str]:
+    """(ours, paper) cell texts of one table row; `mark_format` places the provenance footnote mark."""
+    cells = []
+    for ds, method, _ in cols:
+        c = _cell(table, block.title, row.key, ds, method)
+        ours = _fmt(c["ours"], row)
+        if c["provenance"] is not None and c["ours"] is not None:
+            ours += mark_format.format(marks[_provenance_text(c["provenance"])])
+        paper = _fmt(c["paper"], row, paper=True) if block.has_paper else ""
+        cells += [ours, paper]
+    return cells
+
 def markdown(spec: TableSpec, table: dict) -> str:
     marks, notes = _footnotes(table)
     cols = list(_columns(spec))
@@ -75,14 +88,7 @@ def markdown(spec: TableSpec, table: dict) -> str:
     for block in spec.blocks:
         out.append(f"| **{block.title}** |" + " |" * (2 * len(cols)))
         for row in block.rows:
-            cells = []
-            for ds, method, _ in cols:
-                c = _cell(table, block.title, row.key, ds, method)
-                ours = _fmt(c["ours"], row)
-                if c["provenance"] is not None and c["ours"] is not None:
-                    ours += f" [{marks[_provenance_text(c['provenance'])]}]"
-                paper = _fmt(c["paper"], row, paper=True) if block.has_paper else ""
-                cells += [ours, paper]
+            cells = _row_cells(table, block, row, cols, marks, " [{}]")
             out.append(f"| {row.label} | " + " | ".join(cells) + " |")
     out.append("")
     out += notes_lines(table, notes)
@@ -142,14 +148,7 @@ def latex(spec: TableSpec, table: dict) -> str:
     for block in spec.blocks:
         lines.append(rf"\multicolumn{{{1 + 2 * len(cols)}}}{{l}}{{\textit{{{_tex_escape(block.title)}}}}} \\")
         for row in block.rows:
-            cells = []
-            for ds, method, _ in cols:
-                c = _cell(table, block.title, row.key, ds, method)
-                ours = _fmt(c["ours"], row)
-                if c["provenance"] is not None and c["ours"] is not None:
-                    ours += rf"$^{{{marks[_provenance_text(c['provenance'])]}}}$"
-                paper = _fmt(c["paper"], row, paper=True) if block.has_paper else ""
-                cells += [ours, paper]
+            cells = _row_cells(table, block, row, cols, marks, "$^{{{}}}$")
             lines.append(row.latex + " & " + " & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", r"\par\smallskip",
               r"\begin{minipage}{\linewidth}\tiny"]
