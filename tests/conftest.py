@@ -1,9 +1,23 @@
 """Shared test set-up: headless rendering, small thread counts, offline backbones only when asked."""
 
 import os
+from pathlib import Path
+
+import pytest
 
 # Must be set before anything imports pyrender / PyOpenGL.
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 # Tests run on 2-core machines next to each other: keep BLAS/OpenMP from oversubscribing.
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(scope="module")
+def rotation_set(tmp_path_factory) -> Path:
+    """A tiny real rotation set: 2 procedural chairs, 0..80 deg every 10 deg, 32x32, grid:20 split."""
+    from cfa.render import render_rotation_set
+
+    out = tmp_path_factory.mktemp("data") / "tiny.h5"
+    render_rotation_set(out, source="procedural", category="chair", models=2, angles="0:90:10",
+                        size=32, split="grid:20", progress=False)
+    return out

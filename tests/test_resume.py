@@ -20,16 +20,6 @@ CFA = [sys.executable, "-m", "pipeline.cli"]
 STEPS = 8
 
 
-@pytest.fixture(scope="module")
-def rotation_set(tmp_path_factory) -> Path:
-    from cfa.render import render_rotation_set
-
-    out = tmp_path_factory.mktemp("data") / "tiny.h5"
-    render_rotation_set(out, source="procedural", category="chair", models=2, angles="0:90:10",
-                        size=32, split="grid:20", progress=False)
-    return out
-
-
 def train_command(data: Path, run: Path) -> list[str]:
     m = "models.pix2pix-cfa"
     sets = ["profile=demo", f"{m}.generator.ngf=8", f"{m}.generator.n_blocks=2", f"{m}.discriminator.ndf=8",

@@ -13,7 +13,7 @@ from cfa.training.loop import train
 from pipeline.cli import main
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_training import rotation_set, tiny_params  # noqa: E402,F401  (shared fixture)
+from test_training import tiny_params  # noqa: E402
 
 SIZE, PAD = 32, 2
 

@@ -32,16 +32,6 @@ def tiny_params(model: str, *extra: str) -> dict:
     return load_params(REPO / "params.yaml", overrides)
 
 
-@pytest.fixture(scope="module")
-def rotation_set(tmp_path_factory) -> Path:
-    from cfa.render import render_rotation_set
-
-    out = tmp_path_factory.mktemp("data") / "tiny.h5"
-    render_rotation_set(out, source="procedural", category="chair", models=2, angles="0:90:10",
-                        size=32, split="grid:20", progress=False)
-    return out
-
-
 @pytest.mark.parametrize("model", ["pix2pix-cfa", "pix2pix"])
 def test_training_writes_finite_losses_checkpoint_and_run_dir(rotation_set, tmp_path, model):
     run = tmp_path / "run"
