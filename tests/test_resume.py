@@ -10,7 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 import torch
 
 import cfa.training.objectives  # noqa: F401  (loads torch._dynamo before any rendering; see there)
