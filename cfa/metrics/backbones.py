@@ -1,22 +1,28 @@
 """The one place that builds the metric backbones: FID's Inception and LPIPS's AlexNet.
 
-Both packages download their weights on first use, and no machine of this project reaches the
-internet. So the real loading code is kept, but the weight file is looked for in
-`$TORCH_HOME/hub/checkpoints/` first and a missing file is an error naming where to put it. Random
+Both packages download their weights on first use. Here the weight file is looked for in
+`$TORCH_HOME/hub/checkpoints/` (where torch.hub keeps it) and, when absent, downloaded there with a
+timeout and checked against the hash prefix in its name. A machine without internet gets an error
+naming the file, where to put it and the offline switch, at once rather than a hung download. Random
 weights are an explicit choice (`pretrained=False`, `metrics.pretrained_backbones: false`) that is
 shouted on stderr and recorded in every output's provenance, never a silent fallback.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 import sys
 import unittest.mock
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from cfa.errors import UserError
+from cfa.io import atomic_output
 
 INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
@@ -33,12 +39,31 @@ def hub_checkpoint_dir() -> Path:
 
 def _weight_file(name: str, what: str, url: str) -> Path:
     path = hub_checkpoint_dir() / name
-    if not path.is_file():
+    if path.is_file():
+        return path
+    try:
+        download_weights(url, path)
+    except (OSError, ValueError) as e:  # URLError and timeouts are OSErrors
         raise UserError(
-            f"the {what} weights `{name}` are missing: no file {path}. This machine cannot download "
-            f"them; fetch {url} elsewhere and place it at {path} (the directory follows $TORCH_HOME, "
-            f"default ~/.cache/torch), {OFFLINE_HINT}")
+            f"the {what} weights `{name}` are missing: no file {path}, and downloading {url} failed "
+            f"({e}). Fetch that URL elsewhere and place the file at {path} (the directory follows "
+            f"$TORCH_HOME, default ~/.cache/torch), {OFFLINE_HINT}") from None
     return path
+
+
+def download_weights(url: str, path: Path, timeout: float = 60.0) -> None:
+    """Download `url` to `path` atomically; verify the sha256 prefix torch.hub file names carry."""
+    expected = re.search(r"-([0-9a-f]{8,})\.", path.name)
+    print(f"cfa: downloading {url} -> {path}", file=sys.stderr)
+    digest = hashlib.sha256()
+    with urllib.request.urlopen(url, timeout=timeout) as response, atomic_output(path) as tmp:
+        with open(tmp, "wb") as f:
+            while chunk := response.read(1 << 20):
+                digest.update(chunk)
+                f.write(chunk)
+        if expected and not digest.hexdigest().startswith(expected.group(1)):
+            raise ValueError(f"sha256 {digest.hexdigest()[:12]}... does not match the expected prefix "
+                             f"{expected.group(1)} of {path.name}")
 
 
 def _warn_offline(what: str) -> None:
