@@ -62,6 +62,8 @@ def test_prepare_cells_layout_domains_manifest(tmp_path):
         imgs, counts = f["IMGs_grey"][:], f["CellCounts"][:]
         domain, condition, index = f["domain"][:], f["condition"][:], f["image_index"][:]
         assert f.attrs["image_key"] == "IMGs_grey" and json.loads(f.attrs["simulator"])["canvas"] == 256
+        # The recorded rule must state the denominator the conditions below were made with.
+        assert f.attrs["domain_rule"] == "source = count 1; target = counts 2..5 with condition (count - 1) / 4"
     assert imgs.shape == (10, 1, 32, 32) and imgs.dtype == np.uint8
     assert counts.tolist() == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5] and index.tolist() == [0, 1] * 5
     assert domain.tolist() == [0, 0] + [1] * 8

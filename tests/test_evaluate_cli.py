@@ -38,6 +38,12 @@ def test_stats_only_then_full_evaluation_and_table(tmp_path, rotation_set, monke
         assert f["mu"].shape == (2048,) and int(f["count"]) == 12
     assert main(["evaluate", "--data", str(rotation_set), "--fid-stats", str(stats), *OFFLINE]) == 0
     assert "reused from" in capsys.readouterr().err
+    # Another seed picks other test rows at the same count: their statistics are not reused.
+    assert main(["evaluate", "--data", str(rotation_set), "--fid-stats", str(stats), *OFFLINE,
+                 "--set", "seed=1"]) == 0
+    assert "recomputing" in capsys.readouterr().err
+    assert main(["evaluate", "--data", str(rotation_set), "--fid-stats", str(stats), *OFFLINE]) == 0
+    assert "recomputing" in capsys.readouterr().err
 
     sha = sha256_file(rotation_set)
     monkeypatch.setattr(checkpoint, "load_generator", lambda run_dir, device="cpu": (
@@ -73,6 +79,15 @@ def test_user_errors(tmp_path, rotation_set, monkeypatch, capsys):
     assert "absent.h5 does not exist" in capsys.readouterr().err
     assert main(["evaluate", "--data", str(rotation_set), "--fid-stats", stats, "--run", "r"]) == 2
     assert "--run needs --out" in capsys.readouterr().err
+    # A wrong --run fails before any statistics are computed or cached.
+    assert main(["evaluate", "--data", str(rotation_set), "--fid-stats", stats, "--run",
+                 str(tmp_path / "no-run"), "--out", str(tmp_path / "m.json"), *OFFLINE]) == 2
+    assert "no-run" in capsys.readouterr().err and not (tmp_path / "s.npz").exists()
+    # A file that is not HDF5 (e.g. the manifest) is named, without a traceback.
+    manifest = rotation_set.with_suffix(".json")
+    assert main(["evaluate", "--data", str(manifest), "--fid-stats", stats, *OFFLINE]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot read {manifest} as HDF5" in err and "Traceback" not in err
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty"))
     assert main(["evaluate", "--data", str(rotation_set), "--fid-stats", stats]) == 2
     err = capsys.readouterr().err

@@ -101,6 +101,13 @@ def test_stats_cache_reused_only_when_everything_matches(tmp_path):
         kw = {"count": 10, "dataset_sha256": "abc", "split": "test", "provenance": prov, **change}
         assert fid.load_stats_if_matching(path, **kw) is None, change
     assert fid.stats_info(path)["count"] == 10
+    # A subset of the split: the same count of other rows (another seed) is not the same images.
+    fid.save_stats(path, mu, sigma, count=2, dataset_sha256="abc", split="test", provenance=prov,
+                   rows=[3, 7])
+    same = {"count": 2, "dataset_sha256": "abc", "split": "test", "provenance": prov}
+    assert fid.load_stats_if_matching(path, **same, rows=[3, 7]) is not None
+    assert fid.load_stats_if_matching(path, **same, rows=[3, 8]) is None
+    assert fid.load_stats_if_matching(path, **same) is None
     assert fid.load_stats_if_matching(tmp_path / "absent.npz", count=10, dataset_sha256="abc",
                                       split="test", provenance=prov) is None
 

@@ -126,3 +126,12 @@ def test_cli_prepares_utkface(utk_root, tmp_path, capsys):
     rc = main(["prepare", "utkface", "--root", str(utk_root), "--out", str(out), "--size", "8", "--no-progress"])
     assert rc == 0 and out.is_file() and out.with_suffix(".json").is_file()
     assert "7 images, 4 skipped" in capsys.readouterr().out
+
+
+def test_cli_rejects_reversed_age_range(utk_root, tmp_path, capsys):
+    out = tmp_path / "rev.h5"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["prepare", "utkface", "--root", str(utk_root), "--out", str(out), "--ages", "60:1"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "'60:1'" in err and "MIN <= MAX" in err
+    assert not out.exists()

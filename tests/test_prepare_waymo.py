@@ -120,3 +120,20 @@ def test_missing_column_is_named(tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == 2 and "waymo.com/open" in err and "Traceback" not in err
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_truncated_parquet_download_is_skipped_and_reported(tmp_path):
+    root = tmp_path / "training"
+    _write_segment(root, "seg_a", "Night", "location_sf", 6, 200)
+    _write_segment(root, "seg_b", "Day", "location_sf", 20, 100)
+    _write_segment(root, "seg_c", "Day", "location_sf", 20, 50)
+    # An interrupted download: the file exists but has no parquet footer.
+    cut = root / "camera_image" / "seg_b.parquet"
+    cut.write_bytes(cut.read_bytes()[:100])
+    (root / "stats" / "seg_c.parquet").write_bytes(b"not a parquet file")
+    manifest = prepare_waymo(root, tmp_path / "x.h5", size=8, progress=False)
+    reasons = {s["path"]: s["reason"] for s in manifest["skipped"]}
+    assert reasons["camera_image/seg_b.parquet"].startswith("unreadable parquet")
+    assert reasons["stats/seg_c.parquet"].startswith("unreadable parquet")
+    with h5py.File(tmp_path / "x.h5") as f:
+        assert {s.decode() for s in f["segments"][:]} == {"seg_a"}

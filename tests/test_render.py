@@ -172,6 +172,14 @@ def test_parity_split_file(tmp_path):
     assert attrs["split_rule"] == "parity" and result.manifest["counts"]["train"] == 6
 
 
+def test_split_without_train_angles_warns(tmp_path):
+    # 1-deg angles all have an even last decimal: parity puts every angle below 90 in test.
+    with pytest.warns(UserWarning, match=r"--split parity leaves no train angles in --angles 0:360:45"):
+        result = render_rotation_set(tmp_path / "t.h5", source="procedural", category="car", models=1,
+                                     angles="0:360:45", size=16, progress=False)
+    assert result.manifest["counts"]["train"] == 0 and result.manifest["counts"]["test"] == 2
+
+
 # ---- mesh sources ---------------------------------------------------------------------------
 
 

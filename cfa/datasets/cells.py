@@ -280,7 +280,7 @@ def prepare_cells(out, counts: tuple[int, int] = (1, 200), per_count: int = 1000
                 seed=seed,
                 seed_rule="image (count, index) uses numpy SeedSequence([seed, count, index])",
                 simulator=params.as_dict(),
-                domain_rule=domains.DESCRIPTIONS["cells"].replace("200", str(top)),
+                domain_rule=domains.cells_description(top),
             )
     seconds = time.perf_counter() - t0
     all_counts = np.repeat(count_list, per_count)

@@ -41,6 +41,12 @@ DESCRIPTIONS = {
 }
 
 
+def cells_description(max_count: int = 200) -> str:
+    """The cells rule for a set whose largest count is `max_count` (the condition's denominator)."""
+    return (f"source = count 1; target = counts 2..{max_count} with condition "
+            f"(count - 1) / {max_count - 1}")
+
+
 def _empty(n: int) -> tuple[np.ndarray, np.ndarray]:
     return np.full(n, UNUSED, dtype=np.int8), np.full(n, np.nan, dtype=np.float32)
 

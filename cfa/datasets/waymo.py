@@ -98,6 +98,7 @@ def prepare_waymo(root: str | Path, out: str | Path, size: int = 64, camera: str
                   batch_rows: int = 32, progress: bool = True) -> dict:
     """-> HDF5 `images` (N,3,S,S), `time_of_day` (int8: 0 dawn, 1 day, 2 dusk, 3 night), `domain`,
     `condition`, `segments`, `timestamps`, `locations`, `solar_hour`; returns the manifest."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
     from PIL import Image
     from tqdm import tqdm
@@ -125,9 +126,20 @@ def prepare_waymo(root: str | Path, out: str | Path, size: int = 64, camera: str
                     skipped.append({"path": str(cam_path.relative_to(root)),
                                     "reason": f"no stats file {stats_path.relative_to(root)}"})
                     continue
-                stats_file = pq.ParquetFile(stats_path)
+                # A truncated or interrupted download is not a parquet file: skip that segment.
+                try:
+                    stats_file = pq.ParquetFile(stats_path)
+                except (pa.ArrowException, OSError) as e:
+                    skipped.append({"path": str(stats_path.relative_to(root)),
+                                    "reason": f"unreadable parquet: {type(e).__name__}: {e}"})
+                    continue
                 _check_columns(stats_path, stats_file.schema_arrow.names, STATS_COLUMNS, "stats")
-                cam_file = pq.ParquetFile(cam_path)
+                try:
+                    cam_file = pq.ParquetFile(cam_path)
+                except (pa.ArrowException, OSError) as e:
+                    skipped.append({"path": str(cam_path.relative_to(root)),
+                                    "reason": f"unreadable parquet: {type(e).__name__}: {e}"})
+                    continue
                 _check_columns(cam_path, cam_file.schema_arrow.names, CAMERA_COLUMNS, "camera_image")
 
                 stats = stats_file.read(columns=list(STATS_COLUMNS)).to_pandas()

@@ -153,16 +153,23 @@ def fid_features_vs_stats(features: np.ndarray, mu2, sigma2) -> float:
 
 # ---- cached real-data statistics -------------------------------------------------------------
 
-def _stats_key(dataset_sha256: str, split: str, count: int, provenance: dict) -> dict:
-    return {"dataset_sha256": dataset_sha256, "split": split, "count": int(count),
-            "pretrained": bool(provenance["pretrained"]), "backbone": provenance.get("backbone"),
-            "weights": provenance.get("weights"), "seed": provenance.get("seed")}
+def _stats_key(dataset_sha256: str, split: str, count: int, provenance: dict, rows=None) -> dict:
+    key = {"dataset_sha256": dataset_sha256, "split": split, "count": int(count),
+           "pretrained": bool(provenance["pretrained"]), "backbone": provenance.get("backbone"),
+           "weights": provenance.get("weights"), "seed": provenance.get("seed")}
+    if rows is not None:
+        # A subset of the split (e.g. seeded by another `seed`) is other images at the same count.
+        import hashlib
+        key["rows_sha256"] = hashlib.sha256(np.asarray(rows, dtype=np.int64).tobytes()).hexdigest()
+    return key
 
 
 def save_stats(path, mu, sigma, *, count: int, dataset_sha256: str, split: str,
-               provenance: dict) -> None:
+               provenance: dict, rows=None) -> None:
+    """Cache (mu, sigma) with the key they were made under. `rows`: the row indices when only a
+    subset of the split was used (None = the whole split)."""
     import json
-    key = _stats_key(dataset_sha256, split, count, provenance)
+    key = _stats_key(dataset_sha256, split, count, provenance, rows)
     with atomic_output(path) as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, mu=mu, sigma=sigma, count=np.int64(count), format=np.int64(STATS_FORMAT),
@@ -171,9 +178,10 @@ def save_stats(path, mu, sigma, *, count: int, dataset_sha256: str, split: str,
 
 
 def load_stats_if_matching(path, *, count: int, dataset_sha256: str, split: str,
-                           provenance: dict):
-    """(mu, sigma) from a cached `.npz` if it was made from the same data, split, image count and
-    backbone; else None (a stale or foreign cache is recomputed, never trusted)."""
+                           provenance: dict, rows=None):
+    """(mu, sigma) from a cached `.npz` if it was made from the same data, split, image count,
+    row subset (`rows`, as for save_stats) and backbone; else None (a stale or foreign cache is
+    recomputed, never trusted)."""
     import json
     path = Path(path)
     if not path.is_file():
@@ -183,7 +191,7 @@ def load_stats_if_matching(path, *, count: int, dataset_sha256: str, split: str,
             if int(f["format"]) != STATS_FORMAT:
                 return None
             stored = json.loads(str(f["key"]))
-            if stored != _stats_key(dataset_sha256, split, count, provenance):
+            if stored != _stats_key(dataset_sha256, split, count, provenance, rows):
                 return None
             return f["mu"].copy(), f["sigma"].copy()
     except (KeyError, ValueError, OSError):

@@ -56,7 +56,12 @@ def load_rotation_arrays(path: str | Path) -> RotationArrays:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"rotation set {path} does not exist; make it with `cfa render`")
-    with h5py.File(path, "r") as f:
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:
+        raise UserError(f"cannot read {path} as HDF5 ({e}); pass the rotation set's .h5 file "
+                        f"written by `cfa render`, or render it again") from None
+    with f:
         missing = [k for k in ("images", "labels", "types", "split") if k not in f]
         if missing:
             raise UserError(f"{path} is not a rotation set: missing datasets {missing} "

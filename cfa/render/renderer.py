@@ -331,6 +331,14 @@ def render_rotation_set(out: str | os.PathLike, *, source: str, models: int, ang
     angle_values = parse_angles(angles)
     codes = split_codes(angle_values, split)
     selection: Selection = select_objects(source, models, root=root, synset=synset, category=category, seed=seed)
+    if not (codes == 0).any():
+        # Usually a mistake (e.g. 1-deg angles under the default parity rule, whose angles all
+        # have an even last decimal): say so before the render, not when training finds nothing.
+        import warnings
+        warnings.warn(f"--split {split} leaves no train angles in --angles {angles} (train = "
+                      f"{'angle < 90 with an odd last decimal' if split == 'parity' else 'angle < 90 on the grid'}); "
+                      f"the set can only be used for evaluation. To train on it, choose e.g. "
+                      f"--split grid:STEP with STEP a multiple of your angle step", UserWarning, stacklevel=2)
     specs = selection.objects
     n_obj, n_ang = len(specs), len(angle_values)
     n_rows = n_obj * n_ang

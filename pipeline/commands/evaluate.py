@@ -65,8 +65,11 @@ def real_statistics(data, rows, stats_path, *, sha256: str, model, provenance: d
     from pathlib import Path
 
     from cfa.metrics import fid
+    # A seeded subset of the test rows is keyed by its rows, so the real images always match the
+    # generated ones; the whole split needs no row key.
+    subset = rows if len(rows) < len(data.test_rows()) else None
     cached = fid.load_stats_if_matching(stats_path, count=len(rows), dataset_sha256=sha256,
-                                        split="test", provenance=provenance)
+                                        split="test", provenance=provenance, rows=subset)
     if cached is not None:
         return cached[0], cached[1], True
     if Path(stats_path).exists():
@@ -75,7 +78,7 @@ def real_statistics(data, rows, stats_path, *, sha256: str, model, provenance: d
     feats = fid.inception_features(data.images[rows], model, batch_size, device, desc="FID real")
     mu, sigma = fid.feature_statistics(feats)
     fid.save_stats(stats_path, mu, sigma, count=len(rows), dataset_sha256=sha256, split="test",
-                   provenance=provenance)
+                   provenance=provenance, rows=subset)
     return mu, sigma, False
 
 
@@ -217,6 +220,12 @@ def run(args) -> int:
             raise UserError("--device cuda, but no CUDA device is available; use --device auto")
 
     data = load_rotation_arrays(args.data)
+    generator = info = None
+    if args.run:
+        # Load the run before the (slow) real statistics, so a wrong --run fails at once.
+        from cfa.training.checkpoint import load_generator
+        generator, info = load_generator(args.run, device=device)
+        generator.eval()
     sha = sha256_file(args.data)
     dataset = _dataset_name(args.data, args.dataset)
     source = data.attrs.get("source", "unknown")
@@ -233,9 +242,6 @@ def run(args) -> int:
     if not args.run:
         return 0
 
-    from cfa.training.checkpoint import load_generator
-    generator, info = load_generator(args.run, device=device)
-    generator.eval()
     if info.get("data_sha256") and info["data_sha256"] != sha:
         print(f"cfa evaluate: WARNING: {args.run} was trained on data with sha256 "
               f"{info['data_sha256'][:12]}..., evaluating on {args.data} ({sha[:12]}...): the "

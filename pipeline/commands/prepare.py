@@ -33,6 +33,8 @@ def _ages(text: str) -> tuple[int, int]:
         lo, hi = (int(x) for x in text.split(":"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected MIN:MAX ages (inclusive integers), got {text!r}")
+    if not 0 <= lo <= hi:
+        raise argparse.ArgumentTypeError(f"expected MIN:MAX ages with 0 <= MIN <= MAX, got {text!r}")
     return lo, hi
 
 
