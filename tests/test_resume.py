@@ -86,3 +86,37 @@ def test_sigkilled_run_resumes_to_identical_weights(rotation_set, tmp_path):
     # The resumed run's metric logs hold each step once, as the uninterrupted run's do.
     rows = (killed / "live" / "plots" / "metrics" / "train" / "loss_g.tsv").read_text().splitlines()
     assert [r.split("\t")[0] for r in rows[1:]] == [str(s) for s in range(1, STEPS + 1)]
+
+
+def test_resumed_run_logs_the_same_metric_means_as_an_unbroken_one(rotation_set, tmp_path, monkeypatch):
+    # checkpoint_every (2) is not a multiple of log_every (3): the row at step 3 averages steps
+    # 1..3, two of them from before the interruption.
+    from test_training import tiny_params
+
+    from cfa.training.loop import train
+    from cfa.training.objectives.paired import PairedObjective
+
+    params = tiny_params("pix2pix", "train.steps=6", "train.checkpoint_every=2", "train.log_every=3",
+                         "train.sample_every=100")
+    train("pix2pix", params, rotation_set, tmp_path / "whole", progress=False)
+
+    real_step, calls = PairedObjective.step, {"n": 0}
+
+    def interrupted_at_step_3(self, batch):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real_step(self, batch)
+
+    monkeypatch.setattr(PairedObjective, "step", interrupted_at_step_3)
+    try:
+        train("pix2pix", params, rotation_set, tmp_path / "broken", progress=False)
+    except KeyboardInterrupt:
+        pass
+    monkeypatch.setattr(PairedObjective, "step", real_step)
+    assert torch.load(tmp_path / "broken" / "checkpoint.pt", weights_only=True)["step"] == 2
+    train("pix2pix", params, rotation_set, tmp_path / "broken", progress=False)
+
+    for name in ("loss_g", "loss_d", "loss_l1"):
+        tsv = Path("live") / "plots" / "metrics" / "train" / f"{name}.tsv"
+        assert (tmp_path / "broken" / tsv).read_text() == (tmp_path / "whole" / tsv).read_text(), name

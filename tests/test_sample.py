@@ -62,3 +62,45 @@ def test_sample_list_of_t_and_user_errors(run_dir, tmp_path, capsys):
     assert "no run.json" in capsys.readouterr().err
     assert main(["sample", "--checkpoint", str(run_dir), "--t", "0:90", "--out", str(out)]) == 2
     assert "START:STOP:STEP" in capsys.readouterr().err
+
+
+def test_sample_feeds_inputs_at_the_training_scale(rotation_set, tmp_path, capsys):
+    run = tmp_path / "run"
+    # 32x32 images trained as 36x36 crops of 40x40 resizes: the generator's inputs must match.
+    params = tiny_params("pix2pix", "train.steps=1", "train.load_size=40", "train.crop_size=36")
+    train("pix2pix", params, rotation_set, run, progress=False)
+    out = tmp_path / "sweep"
+    assert main(["sample", "--checkpoint", str(run), "--t", "0,45", "--out", str(out), "--inputs", "1",
+                 "--device", "cpu"]) == 0
+    tile = 36 + 2 * PAD
+    assert Image.open(out / "strip_000.png").size == (tile * 3, tile)
+
+
+def test_sample_user_errors_name_the_option(run_dir, tmp_path, capsys):
+    import torch
+
+    out = tmp_path / "out"
+    assert main(["sample", "--checkpoint", str(run_dir), "--t", "0,nan", "--out", str(out)]) == 2
+    assert "not finite" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        assert main(["sample", "--checkpoint", str(run_dir), "--t", "0,45", "--out", str(out),
+                     "--device", "cuda"]) == 2
+        err = capsys.readouterr().err
+        assert "--device cuda" in err and "train.device" not in err
+    assert not out.exists()
+
+
+def test_sample_of_a_stochastic_generator_is_repeatable_with_its_seed(rotation_set, tmp_path):
+    run = tmp_path / "basisgan"
+    model = "pix2pix-basisgan"
+    params = tiny_params(model, "train.steps=1", f"models.{model}.generator.norm=instance")
+    train(model, params, rotation_set, run, progress=False)
+
+    def grid(name, *extra):
+        out = tmp_path / name
+        assert main(["sample", "--checkpoint", str(run), "--t", "0,45", "--out", str(out), "--inputs", "1",
+                     "--device", "cpu", *extra]) == 0
+        return Image.open(out / "grid.png").tobytes()
+
+    assert grid("a") == grid("b")  # fresh atoms every forward, but the same seed
+    assert grid("c", "--seed", "1") != grid("a")

@@ -169,3 +169,94 @@ def test_resize_and_crop_gives_source_and_target_the_same_window():
         y0 = int((resized[i, 3, :, 0] - out[i, 3, 0, 0]).abs().argmin())
         assert torch.allclose(out[i], resized[i, :, y0:y0 + 24, x0:x0 + 24])
     assert resize_and_crop(pair, None, None, g) is pair
+
+
+def test_t_spec_rejects_non_finite_values_and_runaway_ranges():
+    for spec in ("nan", "0,inf", "0:inf:1", "0:90:nan"):
+        with pytest.raises(UserError, match="finite"):
+            parse_t_spec(spec)
+    # A mistyped STEP would otherwise try to build 10^15 values and hang.
+    with pytest.raises(UserError, match="at most"):
+        parse_t_spec("0:1e9:1e-6")
+    assert len(parse_t_spec("0:90:0.01")) == 9000
+
+
+def test_config_differences_name_a_replaced_block_once():
+    from cfa.training.checkpoint import config_differences
+
+    saved = {"model": "pix2pix-cfa", "model_params": {"atoms": {"n_atoms": 8, "method": "dopri5"},
+                                                      "generator": {"ngf": 16}}}
+    current = {"model": "pix2pix", "model_params": {"atoms": None, "generator": {"ngf": 16}}}
+    assert config_differences(saved, current) == [
+        "  model: checkpoint 'pix2pix-cfa', now 'pix2pix'",
+        "  model_params.atoms: checkpoint {'n_atoms': 8, 'method': 'dopri5'}, now None",
+    ]
+    assert config_differences({"a": {"b": 1}}, {"a": {"b": 1, "c": 2}}) == ["  a.c: checkpoint '<absent>', now 2"]
+    assert config_differences(saved, saved) == []
+
+
+def test_training_view_matches_the_training_scale_with_a_centred_crop():
+    from cfa.training.loop import training_view
+
+    images = torch.rand(2, 3, 32, 32) * 2 - 1
+    assert training_view(images, None, None) is images
+    out = training_view(images, 40, 36)
+    resized = torch.nn.functional.interpolate(images, size=(40, 40), mode="bicubic", align_corners=False,
+                                              antialias=True).clamp(-1, 1)
+    assert out.shape == (2, 3, 36, 36) and torch.equal(out, resized[..., 2:38, 2:38])
+    assert training_view(images, None, 24).shape[-1] == 24  # crop only (pix2pix "crop")
+
+
+def test_sample_grids_during_training_use_the_training_scale(rotation_set, tmp_path):
+    from PIL import Image
+
+    run = tmp_path / "run"
+    # 32x32 data trained as 36x36 crops of 40x40 resizes, like the paper's 256 crops of 286.
+    params = tiny_params("pix2pix", "train.steps=2", "train.load_size=40", "train.crop_size=36")
+    train("pix2pix", params, rotation_set, run, progress=False)
+    tile = 36 + 2 * 2  # padded tiles
+    grid = Image.open(run / "samples" / "step_000002.png")
+    assert grid.size == (tile * 8, tile * 2)  # 2 objects x (source + 7 angles)
+
+
+def test_a_schedule_with_nothing_to_train_is_refused():
+    with pytest.raises(UserError, match="nothing to train"):
+        plan_steps({"epochs": 0, "epochs_decay": 0, "steps": None}, batches_per_epoch=5)
+    assert plan_steps({"epochs": 0, "epochs_decay": 0, "steps": 3}, batches_per_epoch=5) == (3, 3)
+
+
+def test_a_checkpoint_whose_layers_do_not_fit_is_refused_readably(rotation_set, tmp_path):
+    # Same config, different code (a layer renamed in another cfa version): the state dicts no
+    # longer fit. Both resuming and loading the generator must say so without a traceback.
+    run = tmp_path / "run"
+    params = tiny_params("pix2pix", "train.steps=2")
+    train("pix2pix", params, rotation_set, run, progress=False)
+    ckpt = torch.load(run / "checkpoint.pt", weights_only=True)
+    gen_state = ckpt["state"]["networks"]["generator"]
+    gen_state["head.1.renamed_weight"] = gen_state.pop("head.1.weight")
+    ckpt["step"] = 1
+    torch.save(ckpt, run / "checkpoint.pt")
+    with pytest.raises(UserError, match=r"(?s)generator network does not fit.*head\.1\.weight"):
+        train("pix2pix", params, rotation_set, run, progress=False)
+    with pytest.raises(UserError, match=r"(?s)saved generator does not fit.*head\.1\.renamed_weight"):
+        load_generator(run)
+
+
+def test_rerunning_a_complete_run_draws_lost_curves_again(rotation_set, tmp_path, capsys):
+    # Killed after the final checkpoint but before curves.png: the command again must complete
+    # the run directory (the workflows declare curves.png as an output), without training.
+    from pipeline.cli import main
+
+    run = tmp_path / "run"
+    overrides = ["profile=demo", "models.pix2pix.generator.ngf=8", "models.pix2pix.generator.n_blocks=2",
+                 "models.pix2pix.discriminator.ndf=8", "train.batch_size=4", "train.steps=2",
+                 "train.checkpoint_every=2", "train.device=cpu"]
+    command = ["train", "--model", "pix2pix", "--data", str(rotation_set), "--out", str(run), "--no-progress",
+               "--params", str(REPO / "params.yaml")] + [a for o in overrides for a in ("--set", o)]
+    assert main(command) == 0
+    (run / "curves.png").unlink()
+    before = (run / "checkpoint.pt").stat().st_mtime_ns
+    assert main(command) == 0
+    assert "nothing to do" in capsys.readouterr().out
+    assert (run / "curves.png").is_file()
+    assert (run / "checkpoint.pt").stat().st_mtime_ns == before

@@ -99,26 +99,37 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict:
     return ckpt
 
 
-def flatten(d: Any, prefix: str = "") -> dict:
-    if not isinstance(d, dict):
-        return {prefix: d}
-    out = {}
-    for k, v in d.items():
-        key = f"{prefix}.{k}" if prefix else str(k)
-        if isinstance(v, dict) and v:
-            out.update(flatten(v, key))
-        else:
-            out[key] = v
-    return out
+def load_state(obj: Any, state: dict, what: str, path: str | Path) -> None:
+    """obj.load_state_dict(state), with a mismatch (a checkpoint of another cfa version, whose
+    layers are named or shaped differently) reported as a UserError listing what does not fit."""
+    try:
+        obj.load_state_dict(state)
+    except (RuntimeError, ValueError, KeyError) as e:
+        lines = str(e).strip().splitlines()
+        detail = "\n".join(lines[:12]) + ("\n  ..." if len(lines) > 12 else "")
+        raise UserError(f"{path}: the saved {what} does not fit the {what} this version of cfa builds "
+                        f"from the same config:\n{detail}\nTrain again into another --out.") from None
+
+
+_ABSENT = "<absent>"
 
 
 def config_differences(saved: dict, current: dict) -> list[str]:
-    """Readable lines `key: checkpoint X, now Y` for every leaf that differs."""
-    a, b = flatten(saved), flatten(current)
-    lines = []
-    for key in sorted(set(a) | set(b)):
-        if a.get(key, "<absent>") != b.get(key, "<absent>"):
-            lines.append(f"  {key}: checkpoint {a.get(key, '<absent>')!r}, now {b.get(key, '<absent>')!r}")
+    """Readable lines `key: checkpoint X, now Y` for every leaf that differs.
+
+    A block that is a mapping on one side and not on the other (atoms: {...} vs atoms: null) is
+    one line, not one line per key of the mapping.
+    """
+    lines: list[str] = []
+
+    def walk(a: Any, b: Any, prefix: str) -> None:
+        if isinstance(a, dict) and isinstance(b, dict):
+            for k in sorted(set(a) | set(b), key=str):
+                walk(a.get(k, _ABSENT), b.get(k, _ABSENT), f"{prefix}.{k}" if prefix else str(k))
+        elif a != b:
+            lines.append(f"  {prefix}: checkpoint {a!r}, now {b!r}")
+
+    walk(saved, current, "")
     return lines
 
 
@@ -145,7 +156,7 @@ def load_generator(run_dir: str | Path, device: Any = "cpu"):
     ckpt = load_checkpoint(ckpt_path)
     model_params = ckpt["config"]["model_params"]
     generator = build_generator(model_params, in_channels=3, out_channels=3)
-    generator.load_state_dict(ckpt["state"]["networks"]["generator"])
+    load_state(generator, ckpt["state"]["networks"]["generator"], "generator", ckpt_path)
     generator.to(device).eval()
     info = {**info, "step": int(ckpt["step"]), "model": ckpt["config"]["model"],
             "model_params": model_params}

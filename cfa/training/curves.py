@@ -10,6 +10,9 @@ from pathlib import Path
 
 from cfa.io import atomic_output
 
+# The picture's name in a run directory (Snakemake and DVC declare it as an output).
+CURVES_PNG = "curves.png"
+
 
 def read_live_series(live_dir: str | Path) -> dict[str, tuple[list[int], list[float]]]:
     """{"train/loss_g": (steps, values), ...} from DVCLive's plots/metrics/**.tsv."""

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from cfa.errors import UserError
 from cfa.io import sha256_file, write_json_atomic
 from cfa.training import checkpoint as ckpt_io
-from cfa.training.curves import write_curves
+from cfa.training.curves import CURVES_PNG, write_curves
 from cfa.training.objectives import objective_class
 from cfa.training.samples import sweep, write_grid
 from cfa.training.schedule import plan_steps
@@ -38,9 +38,6 @@ from cfa.training.schedule import plan_steps
 T_SCALE_DEG = 90.0
 SAMPLE_DEGREES = (0.0, 15.0, 30.0, 45.0, 60.0, 75.0, 90.0)
 SAMPLE_INPUTS = 4
-
-
-CURVES_PNG = "curves.png"
 
 
 def resolve_device(name: str) -> torch.device:
@@ -123,20 +120,41 @@ def as_images(x) -> torch.Tensor:
     return x.float()
 
 
+def _resize(images: torch.Tensor, load_size: int | None) -> torch.Tensor:
+    if load_size and images.shape[-1] != load_size:
+        images = F.interpolate(images, size=(load_size, load_size), mode="bicubic",
+                               align_corners=False, antialias=True).clamp(-1, 1)
+    return images
+
+
 def resize_and_crop(images: torch.Tensor, load_size: int | None, crop_size: int | None,
                     generator: torch.Generator) -> torch.Tensor:
     """pix2pix's resize_and_crop on a batch: every sample gets its own random crop position.
 
     `images` stacks source and target along channels, so both get the identical crop.
     """
-    if load_size and images.shape[-1] != load_size:
-        images = F.interpolate(images, size=(load_size, load_size), mode="bicubic",
-                               align_corners=False, antialias=True).clamp(-1, 1)
+    images = _resize(images, load_size)
     if not crop_size or crop_size >= images.shape[-1]:
         return images
     span = images.shape[-1] - crop_size + 1
     offsets = torch.randint(0, span, (images.shape[0], 2), generator=generator).tolist()
     return torch.stack([img[:, y:y + crop_size, x:x + crop_size] for img, (y, x) in zip(images, offsets)])
+
+
+def training_view(images: torch.Tensor, load_size: int | None, crop_size: int | None) -> torch.Tensor:
+    """Inputs at the scale the generator trained on: resize to load_size, centre crop to crop_size.
+
+    Training sees random crop_size windows of images resized to load_size (pix2pix's
+    resize_and_crop; the paper setting turns 64x64 RC-49 images into 256x256 crops of 286x286).
+    A generator is only meaningful at that pixel scale, so sample grids, `cfa sample` and the
+    evaluation must feed it inputs prepared the same way, with the crop window centred.
+    """
+    images = _resize(images, load_size)
+    if not crop_size or crop_size >= images.shape[-1]:
+        return images
+    y = (images.shape[-2] - crop_size) // 2
+    x = (images.shape[-1] - crop_size) // 2
+    return images[..., y:y + crop_size, x:x + crop_size]
 
 
 def _trim_live_logs(live_dir: Path, last_step: int) -> None:
@@ -225,7 +243,7 @@ class Trainer:
 
         step, seconds = 0, 0.0
         if resume is not None:
-            objective.load_state_dict(resume["state"])
+            objective.load_state_dict(resume["state"], source=str(ckpt_path))
             ckpt_io.set_rng_state(resume["rng"])
             step, seconds = int(resume["step"]), float(resume.get("train_seconds", 0.0))
 
@@ -233,7 +251,7 @@ class Trainer:
         live = self._open_live(resume_step=step if resume is not None else None)
         try:
             info = self._loop(objective, dataset, batches, step, total, seconds, config, device,
-                              live, sample_sources)
+                              live, sample_sources, resume.get("log_window") if resume else None)
         finally:
             live.end()
         write_curves(self.out / "live", self.out / CURVES_PNG, title=f"{self.model} on {self.data.stem}")
@@ -251,7 +269,8 @@ class Trainer:
 
     def _sample_sources(self, dataset, device: torch.device) -> torch.Tensor:
         sources = as_images(dataset.source_images())[:SAMPLE_INPUTS]
-        return sources.to(device)
+        tp = self.train_params
+        return training_view(sources, tp.get("load_size"), tp.get("crop_size")).to(device)
 
     def _write_samples(self, objective, sources: torch.Tensor, step: int) -> None:
         objective.eval()
@@ -262,18 +281,21 @@ class Trainer:
         write_grid(self.out / "samples" / f"step_{step:06d}.png", sources, outputs)
 
     def _checkpoint(self, objective, batches, step, total, seconds, config, device,
-                    images_per_s, status) -> None:
+                    images_per_s, status, log_window: dict | None = None) -> None:
         payload = {
             "format": ckpt_io.FORMAT, "step": step, "train_seconds": seconds, "config": config,
             "state": objective.state_dict(), "rng": ckpt_io.rng_state(),
             "sampler": batches.state(step),
+            # Loss sums of the steps since the last DVCLive row, so that a resumed run logs the
+            # same means as an unbroken one when checkpoint_every is not a multiple of log_every.
+            "log_window": log_window or {"losses": {}, "n": 0},
         }
         ckpt_io.save_checkpoint(self.out / ckpt_io.CHECKPOINT, payload)
         write_json_atomic(self.out / ckpt_io.RUN_JSON,
                           self._info(step, total, status, images_per_s, seconds, device))
 
     def _loop(self, objective, dataset, batches, step, total, seconds, config, device, live,
-              sample_sources) -> dict:
+              sample_sources, log_window: dict | None = None) -> dict:
         from tqdm import tqdm
 
         tp = self.train_params
@@ -288,8 +310,9 @@ class Trainer:
             # torch RNG, which a resumed run would do at a different point than an unbroken one.
             generator=torch.Generator().manual_seed(seed))
         crop_rng = torch.Generator()
-        window_losses: dict[str, float] = {}
-        window_n, window_images, window_seconds = 0, 0, 0.0
+        window_losses: dict[str, float] = dict((log_window or {}).get("losses") or {})
+        window_n = int((log_window or {}).get("n") or 0)
+        window_images, window_seconds = 0, 0.0
         images_per_s = None
         last_good = step if (self.out / ckpt_io.CHECKPOINT).is_file() else None
         if step >= total:
@@ -348,7 +371,8 @@ class Trainer:
                 if step % every_ckpt == 0 or step == total:
                     overall = step * batches.batch_size / max(seconds, 1e-9)
                     self._checkpoint(objective, batches, step, total, seconds, config, device, overall,
-                                     "complete" if step == total else "running")
+                                     "complete" if step == total else "running",
+                                     {"losses": dict(window_losses), "n": window_n})
                     last_good = step
                 t0 = time.perf_counter()
         finally:

@@ -16,6 +16,10 @@ from cfa.errors import UserError
 from cfa.io import atomic_output
 
 
+# One image per input and value: more values than this is a typo (a STEP of 1e-6), not a figure.
+MAX_T_VALUES = 10_000
+
+
 def parse_t_spec(text: str) -> list[float]:
     """`0,10,45` -> [0, 10, 45]; `START:STOP:STEP` -> the half-open range (like numpy.arange)."""
     text = str(text).strip()
@@ -24,10 +28,14 @@ def parse_t_spec(text: str) -> list[float]:
             parts = [float(p) for p in text.split(":")]
             if len(parts) != 3:
                 raise ValueError
+            if not all(math.isfinite(p) for p in parts):
+                raise UserError(f"--t {text!r}: START, STOP and STEP must be finite numbers")
             start, stop, step = parts
             if step <= 0 or stop <= start:
                 raise UserError(f"--t {text!r}: a range START:STOP:STEP needs STEP > 0 and STOP > START")
             count = int(math.ceil((stop - start) / step - 1e-9))
+            if count > MAX_T_VALUES:
+                raise UserError(f"--t {text!r}: {count} values; at most {MAX_T_VALUES} (use a larger STEP)")
             return [round(start + i * step, 10) for i in range(count)]
         values = [float(p) for p in text.split(",") if p.strip()]
     except ValueError:
@@ -35,6 +43,11 @@ def parse_t_spec(text: str) -> list[float]:
                         f"like 0:90:2.5") from None
     if not values:
         raise UserError(f"--t {text!r}: no values given")
+    bad = [v for v in values if not math.isfinite(v)]
+    if bad:
+        raise UserError(f"--t {text!r}: {bad} are not finite numbers; give angles like 0,10,45")
+    if len(values) > MAX_T_VALUES:
+        raise UserError(f"--t {text!r}: {len(values)} values; at most {MAX_T_VALUES}")
     return values
 
 

@@ -12,6 +12,8 @@ import math
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
+from cfa.errors import UserError
+
 
 def plan_steps(train: dict, batches_per_epoch: int) -> tuple[int, int]:
     """(total optimisation steps, step at which the linear decay starts)."""
@@ -22,6 +24,9 @@ def plan_steps(train: dict, batches_per_epoch: int) -> tuple[int, int]:
         decay_fraction = epochs_decay / cycle if cycle else 0.0
         return total, total - int(math.floor(total * decay_fraction))
     total = (epochs + epochs_decay) * batches_per_epoch
+    if total < 1:
+        raise UserError(f"train.epochs + train.epochs_decay = {epochs + epochs_decay} and train.steps is "
+                        f"null: nothing to train; set train.epochs >= 1 or train.steps (--steps N)")
     return total, epochs * batches_per_epoch
 
 

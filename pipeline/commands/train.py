@@ -40,6 +40,7 @@ def run(args) -> int:
     args.overrides = [*args.overrides, *extra]
     params = params_from_args(args)
     if (done := _already_complete(args, params)) is not None:
+        _restore_curves(args.out, done)
         print(f"{args.out}: complete at step {done['step']}; nothing to do")
         return 0
     from cfa.training.loop import train
@@ -62,3 +63,15 @@ def _already_complete(args, params: dict) -> dict | None:
         return None  # the trainer reports these properly
     config = identity_config(args.model, model_params, params["train"], sha256_file(args.data))
     return completed_run(args.out, config)
+
+
+def _restore_curves(out: str, info: dict) -> None:
+    """Draw curves.png again if a kill after the final checkpoint left a complete run without it
+    (the workflows declare it as an output)."""
+    from pathlib import Path
+
+    from cfa.training.curves import CURVES_PNG, write_curves
+
+    run = Path(out)
+    if not (run / CURVES_PNG).is_file():
+        write_curves(run / "live", run / CURVES_PNG, title=f"{info['model']} on {Path(info['data']).stem}")

@@ -85,14 +85,16 @@ class Objective:
             "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else {},
         }
 
-    def load_state_dict(self, state: dict) -> None:
+    def load_state_dict(self, state: dict, source: str = "checkpoint") -> None:
+        from cfa.training.checkpoint import load_state
+
         for group in ("networks", "optimizers", "schedulers"):
             mine, theirs = getattr(self, group), state[group]
             if set(mine) != set(theirs):
                 raise UserError(f"checkpoint {group} {sorted(theirs)} do not match this objective's "
                                 f"{sorted(mine)}")
             for key, obj in mine.items():
-                obj.load_state_dict(theirs[key])
+                load_state(obj, theirs[key], f"{key} {group[:-1]}", source)
         if self.scaler.is_enabled() and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
 
