@@ -92,3 +92,24 @@ def test_user_errors(tmp_path, rotation_set, monkeypatch, capsys):
     assert main(["evaluate", "--data", str(rotation_set), "--fid-stats", stats]) == 2
     err = capsys.readouterr().err
     assert "pt_inception-2015-12-05-6726825d.pth" in err and "pretrained_backbones=false" in err
+
+
+def test_generator_runs_at_its_training_scale_and_outputs_at_the_data_size():
+    import torch
+
+    from pipeline.commands.evaluate import at_model_scale
+
+    seen = []
+
+    def generator(x, t):
+        seen.append(tuple(x.shape))
+        return x
+
+    # A smooth picture: resampling keeps it, while a zoomed crop would move every pixel.
+    x = torch.nn.functional.interpolate(torch.rand(2, 3, 6, 6) * 2 - 1, size=(64, 64), mode="bilinear")
+    paper = at_model_scale(generator, {"train": {"load_size": 286, "crop_size": 256}}, "cpu")
+    y = paper(x, torch.zeros(2))
+    assert seen[-1] == (2, 3, 256, 256) and y.shape == x.shape
+    assert (y - x).abs().mean() < 0.05  # up and down again: the same picture, not a zoomed crop
+    native = at_model_scale(generator, {"train": {"load_size": None, "crop_size": None}}, "cpu")
+    assert torch.equal(native(x, torch.zeros(2)), x) and seen[-1] == (2, 3, 64, 64)

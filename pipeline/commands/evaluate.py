@@ -193,6 +193,33 @@ def write_figures(generate, data, *, figure: str | None, strip: str | None, step
                        angles.round(1).tolist(), title=title)
 
 
+
+def at_model_scale(generator, info: dict, device):
+    """generate(x, t) that runs the generator at the pixel scale it trained on.
+
+    Training saw crops of crop_size from images resized to load_size (paper: 64 -> 286 -> 256).
+    For metrics every output pixel must line up with the true render, so the whole input is resized
+    to the training crop size (no crop), and the output resized back to the data's size.
+    """
+    import torch.nn.functional as F
+
+    train = info.get("train") or {}
+    work = train.get("crop_size") or train.get("load_size")
+
+    def generate(x, t):
+        size = x.shape[-1]
+        x = x.to(device)
+        if work and work != size:
+            x = F.interpolate(x, size=(work, work), mode="bicubic", align_corners=False,
+                              antialias=True).clamp(-1, 1)
+        y = generator(x, t.to(device))
+        if y.shape[-1] != size:
+            y = F.interpolate(y.float(), size=(size, size), mode="bicubic", align_corners=False,
+                              antialias=True).clamp(-1, 1)
+        return y
+
+    return generate
+
 def run(args) -> int:
     import sys
     import time
@@ -248,8 +275,7 @@ def run(args) -> int:
               f"test split may not be unseen by this model", file=sys.stderr)
     lpips_model, prov_lpips = lpips_alex(pretrained, device)
 
-    def generate(x, t):
-        return generator(x.to(device), t.to(device))
+    generate = at_model_scale(generator, info, device)
 
     result = evaluate_generator(
         generate, data, inception=inception, lpips_model=lpips_model, real_mu=real_mu,
