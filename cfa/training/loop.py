@@ -246,6 +246,7 @@ class Trainer:
             objective.load_state_dict(resume["state"], source=str(ckpt_path))
             ckpt_io.set_rng_state(resume["rng"])
             step, seconds = int(resume["step"]), float(resume.get("train_seconds", 0.0))
+            print(f"cfa train: resuming {self.out} from its checkpoint at step {step}/{total}", file=sys.stderr)
 
         sample_sources = self._sample_sources(dataset, device)
         live = self._open_live(resume_step=step if resume is not None else None)
