@@ -21,3 +21,19 @@ def rotation_set(tmp_path_factory) -> Path:
     render_rotation_set(out, source="procedural", category="chair", models=2, angles="0:90:10",
                         size=32, split="grid:20", progress=False)
     return out
+
+
+@pytest.fixture(autouse=True)
+def _no_weight_downloads(request, monkeypatch):
+    """Tests never download backbone weights, so a networked machine behaves like offline CI.
+
+    tests/test_backbones.py exercises the real download code against local file:// URLs.
+    """
+    if request.module.__name__.endswith("test_backbones"):
+        return
+    from cfa.metrics import backbones
+
+    def refuse(url, path, timeout=60.0):
+        raise OSError(f"downloads are disabled in the tests ({url})")
+
+    monkeypatch.setattr(backbones, "download_weights", refuse)
