@@ -66,6 +66,22 @@ def time_of_day_names(raw_label: str, hours: np.ndarray) -> np.ndarray:
     return np.where(np.asarray(hours) < 12.0, "dawn", "dusk").astype(object)
 
 
+
+def _open_parquet(path: Path, root: Path, skipped: list[dict]):
+    """The ParquetFile, or None with the reason recorded in `skipped`.
+
+    A truncated or interrupted download is not a parquet file: its segment is skipped, not fatal.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as e:
+        skipped.append({"path": str(path.relative_to(root)),
+                        "reason": f"unreadable parquet: {type(e).__name__}: {e}"})
+        return None
+
 def _check_columns(path: Path, names: list[str], required: tuple[str, ...], component: str) -> None:
     missing = [c for c in required if c not in names]
     if missing:
@@ -98,8 +114,6 @@ def prepare_waymo(root: str | Path, out: str | Path, size: int = 64, camera: str
                   batch_rows: int = 32, progress: bool = True) -> dict:
     """-> HDF5 `images` (N,3,S,S), `time_of_day` (int8: 0 dawn, 1 day, 2 dusk, 3 night), `domain`,
     `condition`, `segments`, `timestamps`, `locations`, `solar_hour`; returns the manifest."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
     from PIL import Image
     from tqdm import tqdm
 
@@ -126,19 +140,12 @@ def prepare_waymo(root: str | Path, out: str | Path, size: int = 64, camera: str
                     skipped.append({"path": str(cam_path.relative_to(root)),
                                     "reason": f"no stats file {stats_path.relative_to(root)}"})
                     continue
-                # A truncated or interrupted download is not a parquet file: skip that segment.
-                try:
-                    stats_file = pq.ParquetFile(stats_path)
-                except (pa.ArrowException, OSError) as e:
-                    skipped.append({"path": str(stats_path.relative_to(root)),
-                                    "reason": f"unreadable parquet: {type(e).__name__}: {e}"})
+                stats_file = _open_parquet(stats_path, root, skipped)
+                if stats_file is None:
                     continue
                 _check_columns(stats_path, stats_file.schema_arrow.names, STATS_COLUMNS, "stats")
-                try:
-                    cam_file = pq.ParquetFile(cam_path)
-                except (pa.ArrowException, OSError) as e:
-                    skipped.append({"path": str(cam_path.relative_to(root)),
-                                    "reason": f"unreadable parquet: {type(e).__name__}: {e}"})
+                cam_file = _open_parquet(cam_path, root, skipped)
+                if cam_file is None:
                     continue
                 _check_columns(cam_path, cam_file.schema_arrow.names, CAMERA_COLUMNS, "camera_image")
 
