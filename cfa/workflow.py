@@ -11,6 +11,7 @@ SHAPENET_HOWTO = ("ShapeNetCore v2 needs a (free) account: https://shapenet.org 
 def missing_raw_inputs(params: dict, datasets: list[str]) -> list[str]:
     """One line per missing input (what, where, how to obtain it); empty when all is there."""
     missing = []
+    shapenet_missing = False
     for name in datasets:
         spec = params["rotation_sets"][name]
         if spec["source"] == "shapenet":
@@ -19,6 +20,7 @@ def missing_raw_inputs(params: dict, datasets: list[str]) -> list[str]:
             found = (sum(1 for _ in synset_dir.glob("*/models/model_normalized.obj"))
                      if synset_dir.is_dir() else 0)
             if found < spec["models"]:
+                shapenet_missing = True
                 missing.append(f"{name}: needs {spec['models']} ShapeNet models of synset {spec['synset']} "
                                f"({spec['category']}) in {synset_dir}, found {found}")
         elif spec["source"] == "folder":
@@ -26,10 +28,6 @@ def missing_raw_inputs(params: dict, datasets: list[str]) -> list[str]:
             if not root or not Path(root).is_dir():
                 missing.append(f"{name}: source 'folder' needs rotation_sets.{name}.root to be a folder of mesh "
                                f"files (obj/glb/ply/off/stl); found {root!r}")
-    if any(spec_is_shapenet(params, d) for d in datasets) and any("ShapeNet" in m for m in missing):
+    if shapenet_missing:
         missing.append(SHAPENET_HOWTO.format(root=params["paths"]["shapenet"]))
     return missing
-
-
-def spec_is_shapenet(params: dict, name: str) -> bool:
-    return params["rotation_sets"][name]["source"] == "shapenet"

@@ -11,7 +11,7 @@ rule fid_stats:
     resources:
         gpu=1,
     shell:
-        f"cfa evaluate --data {{input.data}} --fid-stats {{output.stats}}{SET_FLAGS}"
+        "cfa evaluate --data {input.data} --fid-stats {output.stats}" + SET_FLAGS
 
 
 for _model in MODELS:
