@@ -360,6 +360,7 @@ def render_rotation_set(out: str | os.PathLike, *, source: str, models: int, ang
             f.create_dataset("object_ids", data=[s.object_id for s in specs], dtype=h5py.string_dtype())
             f.create_dataset("split", data=split_rows)
             f.create_dataset("indx_train", data=np.flatnonzero(split_rows == 0).astype(np.int64))
+            f.attrs["kind"] = "rotation"
             f.attrs["source"] = source
             f.attrs["category"] = category_attr
             f.attrs["size"] = size

@@ -295,7 +295,6 @@ def run(args) -> int:
         "params": {"evaluate": ev, "metrics": params["metrics"], "seed": seed,
                    "profile": params.get("profile")},
         "device": str(device),
-        "seconds": round(time.time() - started, 1),
     }
     if not backbones["pretrained"]:
         metrics["WARNING"] = backbones["note"]
@@ -308,7 +307,8 @@ def run(args) -> int:
     print(f"cfa evaluate: {dataset} {info['model']}: FID {v['fid']:.2f} "
           f"({result['counts']['fid_fake']} images), LPIPS diversity {v['lpips_diversity']:.4f}, "
           f"interp MAE unseen {v['interp_mae_unseen']:.4f} vs nearest seen "
-          f"{v['interp_mae_nearest_seen']:.4f} -> {args.out}", file=sys.stderr)
+          f"{v['interp_mae_nearest_seen']:.4f} -> {args.out} ({time.time() - started:.1f} s)",
+          file=sys.stderr)
     if not backbones["pretrained"]:
         print(f"cfa evaluate: WARNING: {backbones['note']}", file=sys.stderr)
     return 0
