@@ -34,7 +34,7 @@ venv: $(STAMP)
 
 demo: venv
 	@echo "cfa demo: Table 2 on procedural data ($(if $(filter 1,$(OFFLINE)),OFFLINE: random-weight backbones,pretrained backbones))"
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake table2 figures --cores $(CORES) --config $(DEMO_CONFIG)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake table2 --cores $(CORES) --config $(DEMO_CONFIG)
 
 test: venv
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q

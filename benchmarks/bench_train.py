@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from cfa.config import load_params  # noqa: E402
-from cfa.training.loop import resolve_device  # noqa: E402
+from cfa.devices import resolve_device  # noqa: E402
 from cfa.training.objectives.paired import PairedObjective  # noqa: E402
 
 

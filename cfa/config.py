@@ -188,12 +188,18 @@ def resolve(raw: dict, overrides: Iterable[str] = (), origin: str = "params.yaml
 
 
 def _check_references(params: dict, origin: str) -> None:
-    """Cross-key checks the schema cannot express: tables name existing datasets and models."""
+    """Cross-key checks the schema cannot express: tables name existing datasets and models, and no
+    dataset serves two tables (the workflows make each dataset's runs once)."""
+    owner: dict[str, str] = {}
     for table, spec in params["tables"].items():
         for ds in spec["datasets"]:
-            if ds not in params["rotation_sets"]:
-                raise UserError(f"{origin}: tables.{table}.datasets: {ds!r} is not a key of rotation_sets "
-                                f"(known: {', '.join(params['rotation_sets'])})")
+            if ds not in params["datasets"]:
+                raise UserError(f"{origin}: tables.{table}.datasets: {ds!r} is not a key of datasets "
+                                f"(known: {', '.join(params['datasets'])})")
+            if ds in owner:
+                raise UserError(f"{origin}: dataset {ds!r} is listed by tables.{owner[ds]} and tables.{table}; "
+                                f"a dataset belongs to one table (define a second dataset entry for the other)")
+            owner[ds] = table
         for model in spec["models"]:
             if model not in params["models"]:
                 raise UserError(f"{origin}: tables.{table}.models: {model!r} is not a key of models "

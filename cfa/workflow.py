@@ -1,33 +1,136 @@
-"""Checks the workflow runs before any job: is every raw input there?"""
+"""What the workflows (Snakefile, dvc.yaml) need from the library: missing inputs, the keys and the
+code each job depends on.
+
+- `missing_raw_inputs`: checked before any job runs; one line per missing download.
+- `job_overrides`: of the `--config` overrides, those that change what a job reads, so that a job
+  gets (and reruns on) only its own keys.
+- `command_code`: the project files a `cfa` subcommand imports, transitively, so that a job reruns
+  when its code changes (Snakemake hashes them; dvc.yaml declares them, checked by a test).
+"""
 
 from __future__ import annotations
 
+import ast
+import hashlib
+import re
+from functools import lru_cache
 from pathlib import Path
 
-SHAPENET_HOWTO = ("ShapeNetCore v2 needs a (free) account: https://shapenet.org -> ShapeNetCore v2; unpack it so "
-                  "that {root}/<synset>/<model_id>/models/model_normalized.obj exists")
+from cfa.datasets.catalog import raw_inputs_missing
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("cfa", "pipeline")
+_REGISTERED = re.compile(r"^(cfa|pipeline)(\.\w+)+(:\w+)?$")
 
 
 def missing_raw_inputs(params: dict, datasets: list[str]) -> list[str]:
     """One line per missing input (what, where, how to obtain it); empty when all is there."""
-    missing = []
-    shapenet_missing = False
+    lines: list[str] = []
     for name in datasets:
-        spec = params["rotation_sets"][name]
-        if spec["source"] == "shapenet":
-            root = Path(params["paths"]["shapenet"])
-            synset_dir = root / spec["synset"]
-            found = (sum(1 for _ in synset_dir.glob("*/models/model_normalized.obj"))
-                     if synset_dir.is_dir() else 0)
-            if found < spec["models"]:
-                shapenet_missing = True
-                missing.append(f"{name}: needs {spec['models']} ShapeNet models of synset {spec['synset']} "
-                               f"({spec['category']}) in {synset_dir}, found {found}")
-        elif spec["source"] == "folder":
-            root = spec.get("root")
-            if not root or not Path(root).is_dir():
-                missing.append(f"{name}: source 'folder' needs rotation_sets.{name}.root to be a folder of mesh "
-                               f"files (obj/glb/ply/off/stl); found {root!r}")
-    if shapenet_missing:
-        missing.append(SHAPENET_HOWTO.format(root=params["paths"]["shapenet"]))
-    return missing
+        for line in raw_inputs_missing(params, name):
+            if line not in lines:
+                lines.append(line)
+    return lines
+
+
+def _override_key(override: str, profile: str) -> str | None:
+    """The dotted key an override changes in the resolved params (None: a profile not in use)."""
+    key = override.split("=", 1)[0]
+    parts = key.split(".")
+    if parts[0] == "profiles":
+        if len(parts) < 3 or parts[1] != profile:
+            return None
+        return ".".join(parts[2:])
+    return key
+
+
+def job_overrides(overrides: list[str], keys: list[str], profile: str) -> list[str]:
+    """The overrides that change one of `keys` (dotted; a key covers everything below it).
+
+    `profile=...` always travels: it selects the values of every key.
+    """
+    selected = []
+    for override in overrides:
+        key = _override_key(override, profile)
+        if key is None:
+            continue
+        if key == "profile" or any(key == k or key.startswith(k + ".") or k.startswith(key + ".") for k in keys):
+            selected.append(override)
+    return selected
+
+
+# ---- the code a command runs ------------------------------------------------------------------
+
+def _module_file(module: str, root: Path) -> Path | None:
+    parts = module.split(".")
+    if parts[0] not in PACKAGES:
+        return None
+    base = root.joinpath(*parts)
+    if (base / "__init__.py").is_file():
+        return base / "__init__.py"
+    if base.with_suffix(".py").is_file():
+        return base.with_suffix(".py")
+    return None
+
+
+def _imports(path: Path, root: Path) -> set[str]:
+    """Every module a file imports, at any depth of its code (imports inside functions count)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    package = ".".join(path.relative_to(root).with_suffix("").parts)
+    if path.name == "__init__.py":
+        package = package.rsplit(".", 1)[0] if "." in package else package
+        package += ".__init__"
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: -node.level]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            found.add(module)
+            found.update(f"{module}.{alias.name}" for alias in node.names)
+    # A module "a.b.c" also runs its packages' __init__ files.
+    with_parents = set(found)
+    for m in found:
+        parts = m.split(".")
+        with_parents.update(".".join(parts[:i]) for i in range(1, len(parts)))
+    # Registries name their plug-ins as strings, "package.module" or "package.module:Class".
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and _REGISTERED.match(node.value):
+            with_parents.add(node.value.split(":", 1)[0])
+    return with_parents
+
+
+@lru_cache(maxsize=None)
+def command_code(command: str, root: str | Path = ROOT) -> tuple[str, ...]:
+    """Paths (relative to the repository `root`) of every project file `cfa <command>` may import."""
+    root = Path(root).resolve()
+    start = root / "pipeline" / "commands" / f"{command}.py"
+    if not start.is_file():
+        raise ValueError(f"no command module {start}")
+    seen: set[Path] = set()
+    todo = [start, root / "pipeline" / "cli.py"]
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        for module in _imports(path, root):
+            target = _module_file(module, root)
+            if target is not None and target not in seen:
+                todo.append(target)
+    json_files = set((root / "cfa").glob("*.json"))  # the params schema travels with config.py
+    return tuple(sorted(str(p.relative_to(root)) for p in seen | json_files))
+
+
+def code_digest(command: str, root: str | Path = ROOT) -> str:
+    """A digest of the files `cfa <command>` runs: a job's params carry it, so edits rerun it."""
+    root = Path(root).resolve()
+    h = hashlib.sha256()
+    for rel in command_code(command, root):
+        h.update(rel.encode())
+        h.update((root / rel).read_bytes())
+    return h.hexdigest()[:16]

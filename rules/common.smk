@@ -1,23 +1,22 @@
-# Shared set-up: resolve and validate params, paths per profile, wildcard constraints, and the
-# up-front check that every raw input exists (before any job runs).
+# Shared set-up: resolve and validate params, paths per profile, wildcard constraints, the keys and
+# code each job depends on, and the up-front check that every raw input exists (before any job runs).
 
 import json
+import os
 import re
 import shlex
 import sys
-from pathlib import Path
 
 from cfa.config import overrides_between, read_yaml, resolve
+from cfa.datasets.catalog import data_path
 from cfa.errors import UserError
-from cfa.workflow import missing_raw_inputs
+from cfa.tables import table_module
+from cfa.workflow import code_digest, job_overrides, missing_raw_inputs
 
 report: "../report/workflow.rst"
 
-# Overrides given with --config travel to every cfa command as --set; none when running params.yaml
-# as it is, which keeps the commands identical to dvc.yaml's.
+# Overrides given with --config, as `key=value` strings; each job gets those of the keys it reads.
 OVERRIDES = overrides_between(read_yaml("params.yaml"), config)
-# Braces are doubled because Snakemake formats shell commands.
-SET_FLAGS = "".join(f" --set {shlex.quote(s)}" for s in OVERRIDES).replace("{", "{{").replace("}", "}}")
 try:
     P = resolve(read_yaml("params.yaml"), OVERRIDES, origin="params.yaml (+ --config)")
 except UserError as e:
@@ -27,18 +26,19 @@ PROFILE = P["profile"]
 DATA = f"{P['paths']['data']}/{PROFILE}"
 RUNS = f"{P['paths']['runs']}/{PROFILE}"
 RESULTS = f"{P['paths']['results']}/{PROFILE}"
-T2 = P["tables"]["table2"]
-DATASETS = T2["datasets"]
-MODELS = T2["models"]
+LOGS = f"logs/{PROFILE}"
+TABLES = P["tables"]
+TABLE_OF = {ds: t for t, spec in TABLES.items() for ds in spec["datasets"]}
+DATASETS = list(TABLE_OF)
+MODELS = sorted({m for spec in TABLES.values() for m in spec["models"]})
 
 
-def slug(name):
-    """Rule names must be identifiers: 'pix2pix-cfa' -> 'pix2pix_cfa'."""
-    return re.sub(r"\W", "_", name)
+def data_file(dataset):
+    return str(data_path(P, dataset))
 
 
 def params_json(*keys):
-    """The params a job reads, as a string: Snakemake reruns the job when it changes."""
+    """The resolved values a job reads, as a string: Snakemake reruns the job when it changes."""
     out = {}
     for key in keys:
         node = P
@@ -48,18 +48,53 @@ def params_json(*keys):
     return json.dumps(out, sort_keys=True)
 
 
+def set_flags(*keys):
+    """` --set key=value` for each --config override that changes one of `keys` (or the profile)."""
+    return "".join(f" --set {shlex.quote(s)}" for s in job_overrides(OVERRIDES, list(keys), PROFILE))
+
+
+def run_dir(wildcards, input):
+    return os.path.dirname(input.checkpoint)
+
+
+def table_outputs(table):
+    return [f"{RESULTS}/{table}.{ext}" for ext in ("md", "csv", "tex", "json")]
+
+
+def table_figures(table):
+    spec = TABLES[table]
+    return (expand(f"{RESULTS}/figures/{table}/samples/{{model}}/{{dataset}}", model=spec["models"],
+                   dataset=spec["datasets"])
+            + expand(f"{RESULTS}/figures/{table}/evaluation/{{model}}/{{dataset}}.png", model=spec["models"],
+                     dataset=spec["datasets"]))
+
+
+def stats_input(wildcards):
+    """The real images' FID statistics, for tables that report FID."""
+    return [f"{RESULTS}/fid_stats/{wildcards.dataset}.npz"] if "fid" in TABLES[wildcards.table]["metrics"] else []
+
+
+def table_metrics_inputs(wildcards):
+    spec = TABLES[wildcards.table]
+    return expand(f"{RESULTS}/metrics/{wildcards.table}/{{model}}/{{dataset}}.json", model=spec["models"],
+                  dataset=spec["datasets"])
+
+
 wildcard_constraints:
     dataset="|".join(re.escape(d) for d in DATASETS),
+    model="|".join(re.escape(m) for m in MODELS),
+    table="|".join(TABLES),
+    folder="rotation|paired|unpaired|labelled",
 
 
 _missing = missing_raw_inputs(P, DATASETS)
 if _missing:
     sys.exit("cfa workflow: input data is missing (profile: %s); nothing was run.\n%s\n"
-             "Or run the built-in demo on procedural meshes: snakemake table2 --cores 8 --config profile=demo"
+             "Or run the built-in demo: snakemake all --cores 8 --config profile=demo"
              % (PROFILE, "\n".join(f"  - {m}" for m in _missing)))
 
 
 onsuccess:
-    table = Path(RESULTS) / "table2.md"
-    if table.exists():
-        print(f"\ncfa: Table 2 -> {table} (.csv .tex .json beside it); figures -> {RESULTS}/figures/")
+    made = [f"{RESULTS}/{t}.md" for t in TABLES if os.path.exists(f"{RESULTS}/{t}.md")]
+    if made:
+        print("\ncfa: " + ", ".join(made) + f" (.csv .tex .json beside each); figures -> {RESULTS}/figures/")

@@ -1,52 +1,62 @@
-# Evaluation: real-data FID statistics once per dataset, then one evaluate rule per model.
+# Evaluation: real-data FID statistics once per dataset, then every trained run scored with its
+# table's metrics, and a sweep of samples per run (the paper's qualitative figures).
 
 
 rule fid_stats:
     input:
-        data=f"{DATA}/rotation/{{dataset}}.h5",
+        data=lambda wc: data_file(wc.dataset),
     output:
         stats=f"{RESULTS}/fid_stats/{{dataset}}.npz",
+    log:
+        f"{LOGS}/fid_stats/{{dataset}}.log",
     params:
-        cfg=params_json("profile", "evaluate", "metrics"),
+        cfg=params_json("profile", "evaluate", "metrics", "seed"),
+        code=code_digest("stats", workflow.basedir),
+        sets=set_flags("evaluate", "metrics", "seed"),
     resources:
         gpu=1,
     shell:
-        "cfa evaluate --data {input.data} --fid-stats {output.stats}" + SET_FLAGS
+        "cfa stats --data {input.data} --out {output.stats}{params.sets} > {log} 2>&1"
 
 
-for _model in MODELS:
+rule evaluate:
+    input:
+        data=lambda wc: data_file(wc.dataset),
+        stats=stats_input,
+        checkpoint=f"{RUNS}/{{model}}/{{dataset}}/checkpoint.pt",
+        info=f"{RUNS}/{{model}}/{{dataset}}/run.json",
+    output:
+        metrics=f"{RESULTS}/metrics/{{table}}/{{model}}/{{dataset}}.json",
+        figure=report(f"{RESULTS}/figures/{{table}}/evaluation/{{model}}/{{dataset}}.png", category="Figures",
+                      subcategory="Evaluation", labels={"model": "{model}", "dataset": "{dataset}"}),
+    log:
+        f"{LOGS}/evaluate/{{table}}/{{model}}/{{dataset}}.log",
+    params:
+        run=run_dir,
+        stats=lambda wc, input: f" --fid-stats {input.stats[0]}" if input.stats else "",
+        cfg=lambda wc: params_json("profile", "evaluate", "metrics", "seed", f"tables.{wc.table}.metrics"),
+        code=code_digest("evaluate", workflow.basedir),
+        sets=lambda wc: set_flags("evaluate", "metrics", "seed", f"tables.{wc.table}.metrics"),
+    resources:
+        gpu=1,
+    shell:
+        "cfa evaluate --run {params.run} --data {input.data}{params.stats} --out {output.metrics}"
+        " --figure {output.figure}{params.sets} > {log} 2>&1"
 
-    rule:
-        name: f"evaluate_{slug(_model)}"
-        input:
-            data=f"{DATA}/rotation/{{dataset}}.h5",
-            stats=f"{RESULTS}/fid_stats/{{dataset}}.npz",
-            checkpoint=f"{RUNS}/{_model}/{{dataset}}/checkpoint.pt",
-            info=f"{RUNS}/{_model}/{{dataset}}/run.json",
-        output:
-            metrics=f"{RESULTS}/metrics/{_model}/{{dataset}}.json",
-            figure=report(f"{RESULTS}/figures/interpolation/{_model}/{{dataset}}.png",
-                          category="Figures", subcategory="Unseen-angle interpolation (Figure 3)"),
-        params:
-            run=lambda wc, model=_model: f"{RUNS}/{model}/{wc.dataset}",
-            cfg=params_json("profile", "evaluate", "metrics"),
-        resources:
-            gpu=1,
-        shell:
-            "cfa evaluate --run {params.run} --data {input.data}"
-            " --fid-stats {input.stats} --out {output.metrics} --figure {output.figure}" + SET_FLAGS
 
-    rule:
-        name: f"figure_{slug(_model)}"
-        input:
-            checkpoint=f"{RUNS}/{_model}/{{dataset}}/checkpoint.pt",
-            info=f"{RUNS}/{_model}/{{dataset}}/run.json",
-        output:
-            directory(f"{RESULTS}/figures/rotation/{_model}/{{dataset}}"),
-        params:
-            run=lambda wc, model=_model: f"{RUNS}/{model}/{wc.dataset}",
-            t=f"0.1:90:{P['evaluate']['figure_step_deg']}",
-            cfg=params_json("profile", "evaluate.figure_step_deg"),
-        shell:
-            # No --set: a sample reads everything it needs from the run's checkpoint.
-            "cfa sample --checkpoint {params.run} --t {params.t} --out {output}"
+rule sample:
+    input:
+        checkpoint=f"{RUNS}/{{model}}/{{dataset}}/checkpoint.pt",
+        info=f"{RUNS}/{{model}}/{{dataset}}/run.json",
+    output:
+        directory(f"{RESULTS}/figures/{{table}}/samples/{{model}}/{{dataset}}"),
+    log:
+        f"{LOGS}/sample/{{table}}/{{model}}/{{dataset}}.log",
+    params:
+        run=run_dir,
+        # The sweep of the table's figure (e.g. Figure 5: 0.1 to 89.9 deg), from its module.
+        t=lambda wc: table_module(wc.table).sample_sweep(P),
+        code=code_digest("sample", workflow.basedir),
+    shell:
+        # No --set: a sample reads everything it needs from the run's checkpoint.
+        "cfa sample --checkpoint {params.run} --t {params.t} --out {output} > {log} 2>&1"

@@ -1,23 +1,37 @@
-# Tables and figure targets.
+# Tables and the targets: `snakemake table2` builds Table 2 and its figures; `figures` every figure.
 
 
-rule table2:
+rule table:
     input:
-        metrics=expand(f"{RESULTS}/metrics/{{model}}/{{dataset}}.json", model=MODELS, dataset=DATASETS),
+        metrics=table_metrics_inputs,
     output:
-        md=report(f"{RESULTS}/table2.md", category="Table 2"),
-        csv=f"{RESULTS}/table2.csv",
-        tex=f"{RESULTS}/table2.tex",
-        json=f"{RESULTS}/table2.json",
+        md=report(f"{RESULTS}/{{table}}.md", category="Tables"),
+        csv=f"{RESULTS}/{{table}}.csv",
+        tex=f"{RESULTS}/{{table}}.tex",
+        json=f"{RESULTS}/{{table}}.json",
+    log:
+        f"{LOGS}/{{table}}.log",
     params:
-        metrics_dir=f"{RESULTS}/metrics",
-        out_dir=RESULTS,
-        cfg=params_json("profile", "tables.table2"),
+        metrics_dir=lambda wc, input: os.path.dirname(os.path.dirname(input.metrics[0])),
+        out_dir=lambda wc, output: os.path.dirname(output.md),
+        cfg=lambda wc: params_json("profile", f"tables.{wc.table}"),
+        code=code_digest("table", workflow.basedir),
+        sets=lambda wc: set_flags(f"tables.{wc.table}"),
     shell:
-        "cfa table 2 --metrics-dir {params.metrics_dir} --out-dir {params.out_dir}" + SET_FLAGS
+        "cfa table {wildcards.table} --metrics-dir {params.metrics_dir} --out-dir {params.out_dir}{params.sets}"
+        " > {log} 2>&1"
+
+
+# One target per table of params.yaml: its four files and every figure of its runs.
+for _table in TABLES:
+
+    rule:
+        name: _table
+        input:
+            table_outputs(_table),
+            table_figures(_table),
 
 
 rule figures:
     input:
-        expand(f"{RESULTS}/figures/rotation/{{model}}/{{dataset}}", model=MODELS, dataset=DATASETS),
-        expand(f"{RESULTS}/figures/interpolation/{{model}}/{{dataset}}.png", model=MODELS, dataset=DATASETS),
+        [table_figures(t) for t in TABLES],

@@ -11,6 +11,10 @@ os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+# torch.optim loads torch._dynamo (and triton) on first use; importing triton after pyrender has set up
+# EGL in the same process segfaults, so load it before any test renders, whatever the test order.
+import torch._dynamo  # noqa: E402,F401
+
 
 @pytest.fixture(scope="module")
 def rotation_set(tmp_path_factory) -> Path:

@@ -23,8 +23,8 @@ def test_repo_params_are_valid_for_every_profile():
 
 def test_demo_profile_overlays_and_overrides_win():
     p = load_params(PARAMS, ["profile=demo", "train.steps=7"])
-    assert p["rotation_sets"]["RA-20"]["source"] == "procedural"
-    assert p["rotation_sets"]["RA-20"]["synset"] == "02691156"  # untouched keys survive the merge
+    assert p["datasets"]["RA-20"]["source"] == "procedural"
+    assert p["datasets"]["RA-20"]["synset"] == "02691156"  # untouched keys survive the merge
     assert p["train"]["steps"] == 7
     assert load_params(PARAMS)["train"]["steps"] is None
 
@@ -42,7 +42,7 @@ def _write(tmp_path, mutate):
     (lambda r: r["train"].__setitem__("batch_size", 0), "train.batch_size", [">= 1", "0"]),
     (lambda r: r["models"]["pix2pix"]["optim"].__setitem__("lr", -1), "models.pix2pix.optim.lr", ["> 0", "-1"]),
     (lambda r: r["render"].__setitem__("sise", 64), "render.sise", ["unknown key"]),
-    (lambda r: r["rotation_sets"]["RA-20"].__setitem__("angles", "0-360"), "rotation_sets.RA-20.angles", ["START:STOP:STEP", "'0-360'"]),
+    (lambda r: r["datasets"]["RA-20"].__setitem__("angles", "0-360"), "datasets.RA-20.angles", ["START:STOP:STEP", "'0-360'"]),
     (lambda r: r["profiles"]["demo"]["train"].__setitem__("stepz", 3), "profiles.demo.train.stepz", ["unknown key"]),
 ])
 def test_bad_values_name_the_key_the_form_and_the_value(tmp_path, mutate, key, words):

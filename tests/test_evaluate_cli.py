@@ -1,4 +1,4 @@
-"""`cfa evaluate` end to end on a tiny rotation set with offline backbones, then `cfa table 2`."""
+"""`cfa stats`, `cfa evaluate` end to end on a tiny rotation set with offline backbones, then `cfa table 2`."""
 
 import json
 
@@ -29,30 +29,34 @@ def rotation_set(tmp_path):
     return path
 
 
-def test_stats_only_then_full_evaluation_and_table(tmp_path, rotation_set, monkeypatch, capsys):
-    import cfa.training.checkpoint as checkpoint
+class RollObjective:
+    """A stand-in for a restored objective: generate() rolls the source sideways by t."""
+
+    def __init__(self):
+        self.generator = RollByT().eval()
+
+    def generate(self, x, t):
+        return self.generator(x, t)
+
+
+def test_stats_then_evaluation_then_table(tmp_path, rotation_set, monkeypatch, capsys):
+    import cfa.training.objectives as objectives
     stats = tmp_path / "RA-20.fid.npz"
-    assert main(["evaluate", "--data", str(rotation_set), "--fid-stats", str(stats), *OFFLINE]) == 0
+    assert main(["stats", "--data", str(rotation_set), "--out", str(stats), *OFFLINE]) == 0
     assert stats.is_file() and "written to" in capsys.readouterr().err
     with np.load(stats) as f:
         assert f["mu"].shape == (2048,) and int(f["count"]) == 12
-    assert main(["evaluate", "--data", str(rotation_set), "--fid-stats", str(stats), *OFFLINE]) == 0
-    assert "reused from" in capsys.readouterr().err
-    # Another seed picks other test rows at the same count: their statistics are not reused.
-    assert main(["evaluate", "--data", str(rotation_set), "--fid-stats", str(stats), *OFFLINE,
-                 "--set", "seed=1"]) == 0
-    assert "recomputing" in capsys.readouterr().err
-    assert main(["evaluate", "--data", str(rotation_set), "--fid-stats", str(stats), *OFFLINE]) == 0
-    assert "recomputing" in capsys.readouterr().err
+    assert main(["stats", "--data", str(rotation_set), "--out", str(stats), *OFFLINE]) == 0
+    assert "already holds" in capsys.readouterr().err
 
     sha = sha256_file(rotation_set)
-    monkeypatch.setattr(checkpoint, "load_generator", lambda run_dir, device="cpu": (
-        RollByT().eval(), {"model": "pix2pix-cfa", "data_sha256": sha, "step": 150}))
+    monkeypatch.setattr(objectives, "restore_objective", lambda run_dir, device="cpu": (
+        RollObjective(), {"model": "pix2pix-cfa", "data": str(rotation_set), "data_sha256": sha, "step": 150}))
     out = tmp_path / "metrics" / "RA-20.pix2pix-cfa.json"
-    fig, strip = tmp_path / "fig3.png", tmp_path / "fig5.png"
-    assert main(["evaluate", "--data", str(rotation_set), "--fid-stats", str(stats),
-                 "--run", str(tmp_path / "run"), "--out", str(out), "--figure", str(fig),
-                 "--strip", str(strip), *OFFLINE]) == 0
+    fig = tmp_path / "fig3.png"
+    command = ["evaluate", "--run", str(tmp_path / "run"), "--fid-stats", str(stats), "--out", str(out),
+               "--figure", str(fig), *OFFLINE]
+    assert main(command) == 0
     m = json.loads(out.read_text())
     assert m["model"] == "pix2pix-cfa" and m["dataset"] == "RA-20"
     assert m["data"]["source"] == "procedural" and m["data"]["sha256"] == sha
@@ -64,8 +68,16 @@ def test_stats_only_then_full_evaluation_and_table(tmp_path, rotation_set, monke
     assert m["values"]["lpips_diversity"] > 0          # output depends on t
     assert m["values"]["interp_mae_unseen"] > 0
     assert m["params"]["evaluate"]["fid_max_images"] == 12
-    assert fig.stat().st_size > 1000 and strip.stat().st_size > 1000
+    assert fig.stat().st_size > 1000
     assert "WARNING" in capsys.readouterr().err
+
+    # Statistics of other rows (another seed) are refused, never rewritten by the evaluation.
+    before = stats.read_bytes()
+    assert main([*command, "--set", "seed=1"]) == 2
+    assert "cfa stats" in capsys.readouterr().err and stats.read_bytes() == before
+    # Only the named metrics.
+    assert main([*command, "--metrics", "lpips_diversity", "--out", str(tmp_path / "lpips.json")]) == 0
+    assert set(json.loads((tmp_path / "lpips.json").read_text())["values"]) == {"lpips_diversity"}
 
     assert main(["table", "2", "--metrics", str(out), "--out", str(tmp_path / "table2")]) == 0
     js = json.loads((tmp_path / "table2.json").read_text())
@@ -75,41 +87,41 @@ def test_stats_only_then_full_evaluation_and_table(tmp_path, rotation_set, monke
 
 def test_user_errors(tmp_path, rotation_set, monkeypatch, capsys):
     stats = str(tmp_path / "s.npz")
-    assert main(["evaluate", "--data", str(tmp_path / "absent.h5"), "--fid-stats", stats, *OFFLINE]) == 2
-    assert "absent.h5 does not exist" in capsys.readouterr().err
-    assert main(["evaluate", "--data", str(rotation_set), "--fid-stats", stats, "--run", "r"]) == 2
-    assert "--run needs --out" in capsys.readouterr().err
-    # A wrong --run fails before any statistics are computed or cached.
-    assert main(["evaluate", "--data", str(rotation_set), "--fid-stats", stats, "--run",
-                 str(tmp_path / "no-run"), "--out", str(tmp_path / "m.json"), *OFFLINE]) == 2
-    assert "no-run" in capsys.readouterr().err and not (tmp_path / "s.npz").exists()
+    assert main(["stats", "--data", str(tmp_path / "absent.h5"), "--out", stats, *OFFLINE]) == 2
+    assert "absent.h5" in capsys.readouterr().err
+    # A wrong --run fails before any work.
+    assert main(["evaluate", "--run", str(tmp_path / "no-run"), "--out", str(tmp_path / "m.json"),
+                 "--fid-stats", stats, *OFFLINE]) == 2
+    assert "no-run" in capsys.readouterr().err
     # A file that is not HDF5 (e.g. the manifest) is named, without a traceback.
     manifest = rotation_set.with_suffix(".json")
-    assert main(["evaluate", "--data", str(manifest), "--fid-stats", stats, *OFFLINE]) == 2
+    assert main(["stats", "--data", str(manifest), "--out", stats, *OFFLINE]) == 2
     err = capsys.readouterr().err
-    assert f"cannot read {manifest} as HDF5" in err and "Traceback" not in err
+    assert f"{manifest} is not a readable HDF5 dataset" in err and "Traceback" not in err
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty"))
-    assert main(["evaluate", "--data", str(rotation_set), "--fid-stats", stats]) == 2
+    assert main(["stats", "--data", str(rotation_set), "--out", stats]) == 2
     err = capsys.readouterr().err
     assert "pt_inception-2015-12-05-6726825d.pth" in err and "pretrained_backbones=false" in err
 
 
 def test_generator_runs_at_its_training_scale_and_outputs_at_the_data_size():
-    import torch
-
-    from pipeline.commands.evaluate import at_model_scale
+    from cfa.training.objectives.paired import PairedObjective
 
     seen = []
 
-    def generator(x, t):
-        seen.append(tuple(x.shape))
-        return x
+    class Identity(torch.nn.Module):
+        def forward(self, x, t):
+            seen.append(tuple(x.shape))
+            return x
+
+    def objective(load_size, crop_size):
+        obj = PairedObjective({}, {"load_size": load_size, "crop_size": crop_size}, torch.device("cpu"))
+        obj.networks = {"generator": Identity()}
+        return obj
 
     # A smooth picture: resampling keeps it, while a zoomed crop would move every pixel.
     x = torch.nn.functional.interpolate(torch.rand(2, 3, 6, 6) * 2 - 1, size=(64, 64), mode="bilinear")
-    paper = at_model_scale(generator, {"train": {"load_size": 286, "crop_size": 256}}, "cpu")
-    y = paper(x, torch.zeros(2))
+    y = objective(286, 256).generate(x, torch.zeros(2))
     assert seen[-1] == (2, 3, 256, 256) and y.shape == x.shape
     assert (y - x).abs().mean() < 0.05  # up and down again: the same picture, not a zoomed crop
-    native = at_model_scale(generator, {"train": {"load_size": None, "crop_size": None}}, "cpu")
-    assert torch.equal(native(x, torch.zeros(2)), x) and seen[-1] == (2, 3, 64, 64)
+    assert torch.equal(objective(None, None).generate(x, torch.zeros(2)), x) and seen[-1] == (2, 3, 64, 64)

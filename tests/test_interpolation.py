@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from cfa.metrics import backbones
-from cfa.metrics.interpolation import (interpolation_error, load_rotation_arrays,
-                                       nearest_seen_rows)
+from cfa.datasets.rotation import load_rotation_arrays
+from cfa.metrics.interpolation import interpolation_error, nearest_seen_rows
 
 
 def bar_image(angle_deg, colour, size=32):

@@ -48,7 +48,7 @@ def test_prepare_pix2pix_splits_and_halves(facades, tmp_path):
 
     test_pairs = PairedImages(out, split="test")
     assert len(test_pairs) == 2
-    x, y = test_pairs[1]
+    x, y = test_pairs[1]["source"], test_pairs[1]["target"]
     assert x.dtype == torch.float32 and x.shape == (3, 8, 8)
     assert torch.allclose(x, torch.full_like(x, 10 / 127.5 - 1))
     assert torch.allclose(y[0], torch.full_like(y[0], 240 / 127.5 - 1)) and torch.allclose(y[1:], -torch.ones(2, 8, 8))

@@ -32,7 +32,8 @@ def test_unpaired_with_label(cells_file):
         images, counts = f["IMGs_grey"][:], f["CellCounts"][:]
     sources_seen = set()
     for i in range(len(ds)):
-        src, tgt, t = ds[i]
+        item = ds[i]
+        src, tgt, t = item["source"], item["target"], item["t"]
         assert src.shape == tgt.shape == (1, 16, 16) and t.shape == ()
         src_row = int(np.nonzero((to_tensor(images) == src).flatten(1).all(1))[0][0])
         tgt_row = int(np.nonzero((to_tensor(images) == tgt).flatten(1).all(1))[0][0])
@@ -41,7 +42,7 @@ def test_unpaired_with_label(cells_file):
         sources_seen.add(src_row)
     assert sources_seen == {0, 1, 2}          # every source image is used
     one_bin = UnpairedWithLabel(cells_file, conditions=[1.0])
-    assert len(one_bin) == 3 and all(float(one_bin[i][2]) == 1.0 for i in range(3))
+    assert len(one_bin) == 3 and all(float(one_bin[i]["t"]) == 1.0 for i in range(3))
     with pytest.raises(UserError, match="target"):
         UnpairedWithLabel(cells_file, conditions=[0.5])
 
@@ -52,10 +53,10 @@ def test_labelled_images_and_workers(cells_file):
     assert sorted(set(ds.labels.tolist())) == [0.5, 0.75]
     _ = ds[0]                                   # opens the file in this process ...
     clone = pickle.loads(pickle.dumps(ds))      # ... which must not travel to workers
-    image, label = clone[5]
+    image, label = clone[5]["image"], clone[5]["label"]
     assert image.shape == (1, 16, 16) and float(label) == 0.75
     batch = next(iter(DataLoader(ds, batch_size=4)))
-    assert batch[0].shape == (4, 1, 16, 16) and batch[1].tolist() == [0.5] * 3 + [0.75]
+    assert batch["image"].shape == (4, 1, 16, 16) and batch["label"].tolist() == [0.5] * 3 + [0.75]
 
 
 def test_reader_errors(cells_file, tmp_path):

@@ -1,4 +1,4 @@
-"""RotationPairs: (source, target, t) pairs and the evaluation helpers, on tiny rendered sets."""
+"""RotationPairs: {source, target, t, label} items and the evaluation helpers, on tiny rendered sets."""
 
 import pickle
 
@@ -45,7 +45,9 @@ def test_train_pairs_source_target_and_t(grid_set):
     assert len(ds) == 6
     assert [(r.object_index, r.angle) for r in ds.items()] == [(o, a) for o in (0, 1) for a in (0.0, 30.0, 60.0)]
     for i, row in enumerate(ds.items()):
-        source, target, t = ds[i]
+        item = ds[i]
+        source, target, t = item["source"], item["target"], item["t"]
+        assert item["label"].item() == pytest.approx(row.angle)
         assert source.dtype == target.dtype == t.dtype == torch.float32
         assert source.shape == target.shape == (3, 16, 16) and t.shape == ()
         assert source.min() >= -1 and source.max() <= 1
@@ -59,7 +61,7 @@ def test_train_pairs_source_target_and_t(grid_set):
 def test_test_and_all_splits(grid_set):
     test = RotationPairs(grid_set, split="test")
     assert test.angles() == [15.0, 45.0, 75.0] and len(test) == 6
-    assert [round(test[i][2].item(), 6) for i in range(3)] == [round(a / 90, 6) for a in (15, 45, 75)]
+    assert [round(test[i]["t"].item(), 6) for i in range(3)] == [round(a / 90, 6) for a in (15, 45, 75)]
     everything = RotationPairs(grid_set, split="all", max_angle=360)
     assert len(everything) == 24 and everything.angles("train") == [0.0, 30.0, 60.0]
     assert everything.angles()[-1] == 165.0
@@ -69,7 +71,7 @@ def test_source_is_smallest_angle_with_parity(parity_set):
     ds = RotationPairs(parity_set, split="train")
     assert ds.angles() == [0.1, 0.3, 0.5, 0.7, 0.9]
     assert ds.source_angle(0) == pytest.approx(0.1)
-    _, _, t = ds[1]                                      # object 0 at 0.3 deg
+    t = ds[1]["t"]                                      # object 0 at 0.3 deg
     assert t.item() == pytest.approx((0.3 - 0.1) / 90, abs=1e-6)
     assert RotationPairs(parity_set, split="test").angles() == [0.2, 0.4, 0.6, 0.8]
 
@@ -93,12 +95,13 @@ def test_lazy_handle_survives_pickling_and_dataloader_workers(grid_set):
         first = ds[0]
         clone = pickle.loads(pickle.dumps(ds))            # what DataLoader workers receive
         assert clone._file is None
-        assert all(torch.equal(a, b) for a, b in zip(first, clone[0]))
+        assert first.keys() == clone[0].keys()
+        assert all(torch.equal(first[k], clone[0][k]) for k in first)
         ds.close()
     loader = DataLoader(RotationPairs(grid_set), batch_size=4, num_workers=1,
                         multiprocessing_context="spawn")
     batches = list(loader)
-    assert [b[0].shape[0] for b in batches] == [4, 2] and batches[0][2].shape == (4,)
+    assert [b["source"].shape[0] for b in batches] == [4, 2] and batches[0]["t"].shape == (4,)
 
 
 def test_missing_or_foreign_file_is_a_user_error(tmp_path):

@@ -11,8 +11,8 @@ import torch
 
 from cfa.config import load_params
 from cfa.errors import UserError
-from cfa.training.checkpoint import load_generator
 from cfa.training.loop import StepBatches, train
+from cfa.training.objectives import restore_objective
 from cfa.training.objectives.paired import PairedObjective
 from cfa.training.samples import parse_t_spec
 from cfa.training.schedule import LinearDecay, plan_steps
@@ -54,10 +54,13 @@ def test_training_writes_finite_losses_checkpoint_and_run_dir(rotation_set, tmp_
     assert sorted(p.name for p in (run / "samples").iterdir()) == ["step_000002.png", "step_000004.png"]
     assert not any(p.name == "dvc.yaml" for p in run.rglob("*"))  # DVCLive made no dvc.yaml
 
-    gen, loaded = load_generator(run)
+    objective, loaded = restore_objective(run)
+    gen = objective.networks["generator"]
     assert not gen.training and loaded["model"] == model and loaded["step"] == 4
+    assert loaded["data_info"] == {"kind": "rotation", "channels": 3, "size": 32, "label_unit": "deg",
+                                   "t_scale": 90.0}
     with torch.no_grad():
-        out = gen(torch.zeros(2, 3, 32, 32), torch.tensor([0.1, 0.9]))
+        out = objective.generate(torch.zeros(2, 3, 32, 32), torch.tensor([0.1, 0.9]))
     assert out.shape == (2, 3, 32, 32) and out.abs().max() <= 1
 
 
@@ -149,7 +152,7 @@ def test_t_spec_lists_and_half_open_ranges():
 
 
 def test_resize_and_crop_gives_source_and_target_the_same_window():
-    from cfa.training.loop import resize_and_crop
+    from cfa.images import resize_and_random_crop as resize_and_crop
 
     ramp = torch.linspace(-1, 1, 32)
     source = (ramp[None, :] + 0 * ramp[:, None]).expand(2, 3, 32, 32)  # varies along x
@@ -196,7 +199,7 @@ def test_config_differences_name_a_replaced_block_once():
 
 
 def test_training_view_matches_the_training_scale_with_a_centred_crop():
-    from cfa.training.loop import training_view
+    from cfa.images import training_view
 
     images = torch.rand(2, 3, 32, 32) * 2 - 1
     assert training_view(images, None, None) is images
@@ -239,7 +242,7 @@ def test_a_checkpoint_whose_layers_do_not_fit_is_refused_readably(rotation_set, 
     with pytest.raises(UserError, match=r"(?s)generator network does not fit.*head\.1\.weight"):
         train("pix2pix", params, rotation_set, run, progress=False)
     with pytest.raises(UserError, match=r"(?s)saved generator does not fit.*head\.1\.renamed_weight"):
-        load_generator(run)
+        restore_objective(run)
 
 
 def test_rerunning_a_complete_run_draws_lost_curves_again(rotation_set, tmp_path, capsys):

@@ -1,13 +1,15 @@
-"""torch Datasets over the prepared HDF5 files: float32 images in [-1, 1], (C, H, W).
+"""torch Datasets over the prepared HDF5 files: items are dicts of float32 images in [-1, 1] (C, H, W)
+and scalar tensors. One class per dataset kind (`cfa.datasets.kinds`):
 
-- `PairedImages`: pix2pix sets, `(A, B)` for one split.
-- `UnpairedWithLabel`: CycleGAN setting, `(source image, target image, t)` with t the target's
-  `condition` (the source's is 0, so t = |R2 - R1| = R2).
-- `LabelledImages`: cGAN / label-only setting, `(image, label)`.
-(Paired images with a label for the rotation sets are `cfa.datasets.rotation.RotationPairs`.)
+- `PairedImages` (`paired-images`): pix2pix sets, {source, target} = (input A, target B) of a split.
+- `UnpairedWithLabel` (`unpaired-with-label`): CycleGAN setting, {source, target, t} with t the
+  target's `condition` (the source's is 0, so t = |R2 - R1| = R2).
+- `LabelledImages` (`labelled`): label-only setting, {image, label}.
+(Rotation sets are `cfa.datasets.rotation.RotationPairs`.)
 
 The HDF5 file is opened lazily in each process, so the readers work with DataLoader workers; the
-small index arrays are read once at construction.
+small index arrays are read once at construction. Files without a `split` array serve all their rows
+under every split name.
 """
 
 from __future__ import annotations
@@ -23,20 +25,32 @@ from torch.utils.data import Dataset
 from cfa.datasets.domains import SOURCE, TARGET
 from cfa.datasets.h5writer import SPLIT_CODES
 from cfa.errors import UserError
+from cfa.images import to_float
 
 
 def to_tensor(image_uint8: np.ndarray) -> torch.Tensor:
     """(C, H, W) uint8 -> float32 in [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(image_uint8)).float().div_(127.5).sub_(1.0)
+    return to_float(np.ascontiguousarray(image_uint8))
 
 
 class _H5Reader(Dataset):
-    def __init__(self, path: str | Path):
+    kind = ""
+    has_inputs = True  # whether a model of this kind takes an input image (preview_sources)
+
+    def __init__(self, path: str | Path, split: str = "train"):
         self.path = Path(path)
         if not self.path.is_file():
             raise UserError(f"dataset file not found: {self.path}; create it with `cfa prepare ...`")
+        if split not in SPLIT_CODES:
+            raise UserError(f"unknown split {split!r}; choose one of {list(SPLIT_CODES)}")
+        self.split = split
         self._file: h5py.File | None = None
-        with h5py.File(self.path, "r") as f:
+        try:
+            f = h5py.File(self.path, "r")
+        except OSError as e:
+            raise UserError(f"{self.path} is not a readable HDF5 dataset ({e}); make it again with "
+                            f"`cfa prepare`") from None
+        with f:
             self.attrs = {k: _attr(v) for k, v in f.attrs.items()}
             self.keys = set(f.keys())
             self._read_index(f)
@@ -49,6 +63,16 @@ class _H5Reader(Dataset):
         if missing:
             raise UserError(f"{self.path} has no {missing} array; it was not written by this version of "
                             f"`cfa prepare` (keys found: {sorted(self.keys)})")
+
+    def _split_mask(self, f: h5py.File, n: int) -> np.ndarray:
+        if "split" not in f:
+            return np.ones(n, dtype=bool)
+        return f["split"][:] == SPLIT_CODES[self.split]
+
+    def _image_info(self, image_key: str) -> dict:
+        with h5py.File(self.path, "r") as f:
+            shape = f[image_key].shape
+        return {"kind": self.kind, "channels": int(shape[1]), "size": int(shape[-1])}
 
     @property
     def h5(self) -> h5py.File:
@@ -74,13 +98,9 @@ def _attr(value):
 
 
 class PairedImages(_H5Reader):
-    """(A, B) pairs of one split of a prepared pix2pix set."""
+    """{source: A, target: B} pairs of one split of a prepared pix2pix set."""
 
-    def __init__(self, path: str | Path, split: str = "train"):
-        if split not in SPLIT_CODES:
-            raise UserError(f"unknown split {split!r}; choose one of {list(SPLIT_CODES)}")
-        self.split = split
-        super().__init__(path)
+    kind = "paired-images"
 
     def _read_index(self, f: h5py.File) -> None:
         self._require("images_A", "images_B", "split")
@@ -89,34 +109,44 @@ class PairedImages(_H5Reader):
             present = sorted(k for k, v in SPLIT_CODES.items() if (f["split"][:] == v).any())
             raise UserError(f"{self.path} has no {self.split!r} pairs (splits present: {present})")
 
+    def info(self) -> dict:
+        return {**self._image_info("images_A"), "label_unit": None, "t_scale": None}
+
+    def preview_sources(self, n: int) -> torch.Tensor:
+        return torch.stack([to_tensor(self.h5["images_A"][int(r)]) for r in self.indices[:n]])
+
     def __len__(self) -> int:
         return len(self.indices)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, i: int) -> dict:
         row = int(self.indices[i])
-        return to_tensor(self.h5["images_A"][row]), to_tensor(self.h5["images_B"][row])
+        return {"source": to_tensor(self.h5["images_A"][row]), "target": to_tensor(self.h5["images_B"][row])}
 
 
 class UnpairedWithLabel(_H5Reader):
-    """(source image, target image, t) for the unpaired setting, from `domain`/`condition`.
+    """{source, target, t} for the unpaired setting, from `domain`/`condition`.
 
     Item i takes target image i (every target once per epoch) and source image
     `perm[i % n_sources]`, a seeded permutation, so sources are spread over the targets evenly.
     `conditions` restricts the targets to some t values (e.g. one age bin for evaluation).
     """
 
-    def __init__(self, path: str | Path, conditions: list[float] | None = None, seed: int = 0):
+    kind = "unpaired-with-label"
+
+    def __init__(self, path: str | Path, split: str = "train", conditions: list[float] | None = None,
+                 seed: int = 0):
         self.conditions = conditions
         self.seed = seed
-        super().__init__(path)
+        super().__init__(path, split)
 
     def _read_index(self, f: h5py.File) -> None:
         self._require("domain", "condition", self.attrs.get("image_key", "images"))
         self.image_key = self.attrs.get("image_key", "images")
         domain = f["domain"][:]
         condition = f["condition"][:]
-        self.sources = np.nonzero(domain == SOURCE)[0]
-        target = domain == TARGET
+        in_split = self._split_mask(f, len(domain))
+        self.sources = np.nonzero((domain == SOURCE) & in_split)[0]
+        target = (domain == TARGET) & in_split
         if self.conditions is not None:
             target &= np.isin(np.round(condition, 6), np.round(np.asarray(self.conditions, dtype=np.float32), 6))
         self.targets = np.nonzero(target)[0]
@@ -127,48 +157,61 @@ class UnpairedWithLabel(_H5Reader):
                             + (f" with conditions {self.conditions}" if self.conditions is not None else ""))
         self.source_order = np.random.default_rng(self.seed).permutation(self.sources)
 
+    def info(self) -> dict:
+        return {**self._image_info(self.image_key), "label_unit": "condition", "t_scale": 1.0}
+
     def available_conditions(self) -> list[float]:
         return sorted(set(np.round(self.target_t, 6).tolist()))
+
+    def preview_sources(self, n: int) -> torch.Tensor:
+        return torch.stack([to_tensor(self.h5[self.image_key][int(r)]) for r in self.sources[:n]])
 
     def __len__(self) -> int:
         return len(self.targets)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def __getitem__(self, i: int) -> dict:
         source_row = int(self.source_order[i % len(self.source_order)])
         target_row = int(self.targets[i])
         images = self.h5[self.image_key]
-        return (to_tensor(images[source_row]), to_tensor(images[target_row]),
-                torch.tensor(self.target_t[i], dtype=torch.float32))
+        return {"source": to_tensor(images[source_row]), "target": to_tensor(images[target_row]),
+                "t": torch.tensor(self.target_t[i], dtype=torch.float32)}
 
 
 class LabelledImages(_H5Reader):
-    """(image, label) with the file's label array (ages, angles, cell counts, time of day).
+    """{image, label} with the file's label array (ages, angles, cell counts, time of day).
 
     `label_range` keeps rows with lo <= label <= hi; `normalise` divides labels by `label_scale`
     (e.g. 60 for UTKFace ages, so labels are in (0, 1] as CcGAN trains).
     """
 
-    def __init__(self, path: str | Path, label_key: str | None = None,
+    kind = "labelled"
+    has_inputs = False
+
+    def __init__(self, path: str | Path, split: str = "train", label_key: str | None = None,
                  label_range: tuple[float, float] | None = None, label_scale: float = 1.0):
         self.label_key = label_key
         self.label_range = label_range
         self.label_scale = float(label_scale)
-        super().__init__(path)
+        super().__init__(path, split)
 
     def _read_index(self, f: h5py.File) -> None:
         self.image_key = self.attrs.get("image_key", "images")
         self.label_key = self.label_key or self.attrs.get("label_key", "labels")
         self._require(self.image_key, self.label_key)
         labels = f[self.label_key][:].astype(np.float32)
-        keep = np.ones(len(labels), dtype=bool)
+        keep = self._split_mask(f, len(labels))
         if self.label_range is not None:
-            keep = (labels >= self.label_range[0]) & (labels <= self.label_range[1])
+            keep &= (labels >= self.label_range[0]) & (labels <= self.label_range[1])
         self.rows = np.nonzero(keep)[0]
         self.labels = labels[self.rows] / self.label_scale
+
+    def info(self) -> dict:
+        return {**self._image_info(self.image_key), "label_unit": self.attrs.get("label_unit"),
+                "t_scale": self.label_scale}
 
     def __len__(self) -> int:
         return len(self.rows)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return (to_tensor(self.h5[self.image_key][int(self.rows[i])]),
-                torch.tensor(self.labels[i], dtype=torch.float32))
+    def __getitem__(self, i: int) -> dict:
+        return {"image": to_tensor(self.h5[self.image_key][int(self.rows[i])]),
+                "label": torch.tensor(self.labels[i], dtype=torch.float32)}

@@ -1,14 +1,18 @@
-"""Reader for rotation sets written by `cfa render` (layout in docs/DESIGN.md).
+"""Rotation sets written by `cfa render` (kind `rotation`, layout in docs/DESIGN.md).
 
-`RotationPairs` serves (source, target, t) for the paired models: source = the object's
-smallest-angle image (0 deg in RA-20 & co, 0.1 deg in RC-49), target = an image of the chosen
-split, t = (angle - source angle) / 90. The HDF5 file is opened lazily in each process (an h5py
-handle does not survive fork into DataLoader workers); small sets are read into memory once.
+`RotationPairs` serves training items {source, target, t, label} for the paired models: source =
+the object's smallest-angle image (0 deg in RA-20 & co, 0.1 deg in RC-49), target = an image of the
+chosen split, t = (angle - source angle) / 90, label = the target's angle in degrees. The HDF5 file
+is opened lazily in each process (an h5py handle does not survive fork into DataLoader workers);
+small sets are read into memory once.
+
+`RotationArrays` / `load_rotation_arrays` hold the rows below 90 deg in memory for evaluation.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -17,10 +21,15 @@ import torch
 from torch.utils.data import Dataset
 
 from cfa.errors import UserError
+from cfa.images import to_float
 
+KIND = "rotation"
 SPLIT_CODES = {"train": 0, "test": 1, "unused": 2}
+SPLIT_TRAIN, SPLIT_TEST = SPLIT_CODES["train"], SPLIT_CODES["test"]
 IN_MEMORY_LIMIT_BYTES = 1 << 30
+# t = angle gap / T_SCALE_DEG: the authors normalise angles to [0, 1] over 90 degrees.
 T_SCALE_DEG = 90.0
+MAX_ANGLE = 90.0
 
 
 class Row(NamedTuple):
@@ -29,17 +38,15 @@ class Row(NamedTuple):
     row: int
 
 
-def to_tensor(image: np.ndarray) -> torch.Tensor:
-    """uint8 (C,H,W) or (N,C,H,W) -> float32 in [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(image)).float().div_(127.5).sub_(1.0)
-
-
 class RotationPairs(Dataset):
-    """Pairs (source, target, t) of one split of a rotation set.
+    """Items {source, target, t, label} of one split of a rotation set.
 
     split: "train", "test" or "all" (every row below `max_angle`, whatever its split code).
     in_memory: read all images into memory on first use; None = when they are under 1 GiB.
     """
+
+    kind = KIND
+    has_inputs = True
 
     def __init__(self, path: str | os.PathLike, split: str = "train", max_angle: float = 90.0,
                  in_memory: bool | None = None):
@@ -123,21 +130,34 @@ class RotationPairs(Dataset):
         key = (int(object_index), round(float(angle), 3))
         if key not in self._row_index:
             raise KeyError(f"{self.path}: no image of object {object_index} at {angle} deg")
-        return to_tensor(self.raw_image(self._row_index[key]))
+        return to_float(self.raw_image(self._row_index[key]))
 
     def source_images(self) -> torch.Tensor:
         """One source image per object, (M, C, H, W) float32 in [-1, 1]."""
-        return torch.stack([to_tensor(self.raw_image(r)) for r in self.source_rows])
+        return torch.stack([to_float(self.raw_image(r)) for r in self.source_rows])
+
+    def preview_sources(self, n: int) -> torch.Tensor | None:
+        """Source images of the first n objects that have items in this split (None if none do)."""
+        objects = sorted({int(self.types[r]) for r in self.rows})[:n]
+        if not objects:
+            return None
+        return torch.stack([to_float(self.raw_image(self.source_rows[o])) for o in objects])
+
+    def info(self) -> dict:
+        """What a model needs to know about the data: kind, image shape, label units."""
+        return {"kind": KIND, "channels": int(self.image_shape[0]), "size": int(self.image_shape[-1]),
+                "label_unit": "deg", "t_scale": T_SCALE_DEG}
 
     def __len__(self) -> int:
         return len(self.rows)
 
-    def __getitem__(self, i: int):
+    def __getitem__(self, i: int) -> dict:
         row = int(self.rows[i])
         src = int(self.source_rows[self.types[row]])
         t = (float(self.labels[row]) - float(self.labels[src])) / T_SCALE_DEG
-        return (to_tensor(self.raw_image(src)), to_tensor(self.raw_image(row)),
-                torch.tensor(t, dtype=torch.float32))
+        return {"source": to_float(self.raw_image(src)), "target": to_float(self.raw_image(row)),
+                "t": torch.tensor(t, dtype=torch.float32),
+                "label": torch.tensor(float(self.labels[row]), dtype=torch.float32)}
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -148,3 +168,69 @@ class RotationPairs(Dataset):
         if self._file is not None and self._pid == os.getpid():
             self._file.close()
         self._file = self._images = self._pid = None
+
+
+@dataclass
+class RotationArrays:
+    """The rows of a rotation set with angle < 90 deg (the ones training and testing use).
+
+    images uint8 (N,3,S,S); angles, types, split per row; source_index[o] = row of object o's
+    smallest-angle image (the source, 0 deg)."""
+    images: np.ndarray
+    angles: np.ndarray
+    types: np.ndarray
+    split: np.ndarray
+    object_ids: list[str]
+    source_index: np.ndarray
+    attrs: dict
+
+    def test_rows(self) -> np.ndarray:
+        return np.flatnonzero(self.split == SPLIT_TEST)
+
+    def t_of(self, rows: np.ndarray) -> np.ndarray:
+        """Condition t = (angle - source angle) / 90 for each row."""
+        src_angle = self.angles[self.source_index[self.types[rows]]]
+        return ((self.angles[rows] - src_angle) / 90.0).astype(np.float32)
+
+
+def load_rotation_arrays(path: str | Path) -> RotationArrays:
+    """Read a rotation-set HDF5 (layout in docs/DESIGN.md), keeping rows with angle < 90."""
+    import h5py
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"rotation set {path} does not exist; make it with `cfa render`")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:
+        raise UserError(f"cannot read {path} as HDF5 ({e}); pass the rotation set's .h5 file "
+                        f"written by `cfa render`, or render it again") from None
+    with f:
+        missing = [k for k in ("images", "labels", "types", "split") if k not in f]
+        if missing:
+            raise UserError(f"{path} is not a rotation set: missing datasets {missing} "
+                            f"(expected the layout of docs/DESIGN.md, written by `cfa render`)")
+        angles_all = f["labels"][:].astype(np.float64)
+        types_all = f["types"][:].astype(np.int64)
+        split_all = f["split"][:].astype(np.int64)
+        keep = np.flatnonzero(angles_all < MAX_ANGLE)
+        # Rows are object-major with ascending angle, so the kept rows form runs: read by slices
+        # (fast with the per-image gzip chunks), not by fancy indexing.
+        images = np.empty((len(keep),) + f["images"].shape[1:], dtype=np.uint8)
+        pos = 0
+        for run in np.split(keep, np.flatnonzero(np.diff(keep) != 1) + 1):
+            if len(run):
+                images[pos:pos + len(run)] = f["images"][run[0]:run[-1] + 1]
+                pos += len(run)
+        object_ids = ([s.decode() if isinstance(s, bytes) else str(s) for s in f["object_ids"][:]]
+                      if "object_ids" in f else [str(i) for i in range(int(types_all.max()) + 1)])
+        attrs = {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in f.attrs.items()}
+    angles, types, split = angles_all[keep], types_all[keep], split_all[keep]
+    n_objects = int(types.max()) + 1 if len(types) else 0
+    source_index = np.empty(n_objects, dtype=np.int64)
+    for o in range(n_objects):
+        rows = np.flatnonzero(types == o)
+        if not len(rows):
+            raise UserError(f"{path}: object {o} has no image below {MAX_ANGLE} deg")
+        source_index[o] = rows[np.argmin(angles[rows])]
+    return RotationArrays(images, angles, types, split, object_ids, source_index, attrs)

@@ -17,24 +17,18 @@ import torch
 from scipy import linalg
 from tqdm import tqdm
 
+from cfa.errors import UserError
+from cfa.images import to_unit_interval
 from cfa.io import atomic_output
+from cfa.metrics import Metric, MetricResult
 
 FEATURE_DIM = 2048
 STATS_FORMAT = 1
 
 
-def auto_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def _as_float01(batch, device) -> torch.Tensor:
     """uint8 (B,C,H,W) -> float in [0,1]; grey -> 3 channels (pytorch-fid converts to RGB)."""
-    t = torch.as_tensor(batch)
-    t = t.to(device, non_blocking=True)
-    if t.dtype == torch.uint8:
-        t = t.float().div_(255.0)
-    else:
-        t = t.float()
+    t = to_unit_interval(batch, device)
     if t.ndim != 4:
         raise ValueError(f"images must be (N, C, H, W), got shape {tuple(t.shape)}")
     if t.shape[1] == 1:
@@ -203,3 +197,63 @@ def stats_info(path) -> dict:
     import json
     with np.load(path, allow_pickle=False) as f:
         return json.loads(str(f["key"]))
+
+
+# ---- the real test images' statistics, as a pipeline output -------------------------------------
+
+def write_real_statistics(testset, model, provenance: dict, path, progress: bool = True) -> None:
+    """Inception statistics of a test protocol's real FID images, saved to `path` with their key."""
+    images, rows = testset.fid_reference()
+    feats = inception_features(images, model, testset.batch_size, desc="FID real", progress=progress)
+    mu, sigma = feature_statistics(feats)
+    save_stats(path, mu, sigma, count=len(images), dataset_sha256=testset.sha256, split="test",
+               provenance=provenance, rows=rows)
+
+
+def matching_real_statistics(path, testset, provenance: dict):
+    """(mu, sigma) from `path` if it was made from exactly these real images with this backbone, else None."""
+    images, rows = testset.fid_reference()
+    return load_stats_if_matching(path, count=len(images), dataset_sha256=testset.sha256, split="test",
+                                  provenance=provenance, rows=rows)
+
+
+def read_real_statistics(path, testset, provenance: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(mu, sigma) from `path` if it was made from exactly these real images with this backbone.
+
+    A stale or foreign file is refused, never rewritten here: it is another stage's output.
+    """
+    stats = matching_real_statistics(path, testset, provenance)
+    if stats is None:
+        what = "does not exist" if not Path(path).is_file() else (
+            "was made from other data, rows or backbone weights than this evaluation uses")
+        raise UserError(f"FID statistics {path} {what}; make them with "
+                        f"`cfa stats --data {testset.path} --out {path}` (with the same params: "
+                        f"evaluate.fid_max_images, seed, metrics.pretrained_backbones)")
+    return stats
+
+
+class FID(Metric):
+    """FID of the generated test images against the real ones (cached statistics, `cfa stats`)."""
+
+    name = "fid"
+
+    def compute(self, context) -> MetricResult:
+        ts = context.testset
+        model = context.inception()
+        real_images, _ = ts.fid_reference()
+        if context.stats_path is None:
+            raise UserError("the fid metric needs the real images' statistics: pass --fid-stats STATS.npz "
+                            "(made by `cfa stats`)")
+        mu, sigma = read_real_statistics(context.stats_path, ts, context.provenance("inception"))
+        fakes = ts.fid_fakes(context.generate)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            rank_deficient = warn_if_rank_deficient(len(fakes), "images per set")
+        feats = inception_features(fakes, model, context.batch_size, desc="FID generated",
+                                   progress=context.progress)
+        value = fid_features_vs_stats(feats, mu, sigma)
+        detail = {"value": value, "images_fake": len(fakes), "images_real": len(real_images),
+                  "full_rank": not rank_deficient, "split": "test"}
+        return MetricResult(values={"fid": value}, detail=detail,
+                            counts={"fid_fake": len(fakes), "fid_real": len(real_images)},
+                            extras={"fid_stats": str(context.stats_path)})

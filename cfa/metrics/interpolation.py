@@ -10,86 +10,18 @@ not. The error of simply copying the true nearest-seen frame is reported too, as
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from cfa.datasets.rotation import MAX_ANGLE, SPLIT_TRAIN, RotationArrays
 from cfa.errors import UserError
+from cfa.images import to_float, to_uint8
+from cfa.metrics import Metric, MetricResult
 
 Generate = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-SPLIT_TRAIN, SPLIT_TEST = 0, 1
-MAX_ANGLE = 90.0
-
-
-@dataclass
-class RotationArrays:
-    """The rows of a rotation set with angle < 90 deg (the ones training and testing use).
-
-    images uint8 (N,3,S,S); angles, types, split per row; source_index[o] = row of object o's
-    smallest-angle image (the source, 0 deg)."""
-    images: np.ndarray
-    angles: np.ndarray
-    types: np.ndarray
-    split: np.ndarray
-    object_ids: list[str]
-    source_index: np.ndarray
-    attrs: dict
-
-    def test_rows(self) -> np.ndarray:
-        return np.flatnonzero(self.split == SPLIT_TEST)
-
-    def t_of(self, rows: np.ndarray) -> np.ndarray:
-        """Condition t = (angle - source angle) / 90 for each row."""
-        src_angle = self.angles[self.source_index[self.types[rows]]]
-        return ((self.angles[rows] - src_angle) / 90.0).astype(np.float32)
-
-
-def load_rotation_arrays(path: str | Path) -> RotationArrays:
-    """Read a rotation-set HDF5 (layout in docs/DESIGN.md), keeping rows with angle < 90."""
-    import h5py
-
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"rotation set {path} does not exist; make it with `cfa render`")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as e:
-        raise UserError(f"cannot read {path} as HDF5 ({e}); pass the rotation set's .h5 file "
-                        f"written by `cfa render`, or render it again") from None
-    with f:
-        missing = [k for k in ("images", "labels", "types", "split") if k not in f]
-        if missing:
-            raise UserError(f"{path} is not a rotation set: missing datasets {missing} "
-                            f"(expected the layout of docs/DESIGN.md, written by `cfa render`)")
-        angles_all = f["labels"][:].astype(np.float64)
-        types_all = f["types"][:].astype(np.int64)
-        split_all = f["split"][:].astype(np.int64)
-        keep = np.flatnonzero(angles_all < MAX_ANGLE)
-        # Rows are object-major with ascending angle, so the kept rows form runs: read by slices
-        # (fast with the per-image gzip chunks), not by fancy indexing.
-        images = np.empty((len(keep),) + f["images"].shape[1:], dtype=np.uint8)
-        pos = 0
-        for run in np.split(keep, np.flatnonzero(np.diff(keep) != 1) + 1):
-            if len(run):
-                images[pos:pos + len(run)] = f["images"][run[0]:run[-1] + 1]
-                pos += len(run)
-        object_ids = ([s.decode() if isinstance(s, bytes) else str(s) for s in f["object_ids"][:]]
-                      if "object_ids" in f else [str(i) for i in range(int(types_all.max()) + 1)])
-        attrs = {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in f.attrs.items()}
-    angles, types, split = angles_all[keep], types_all[keep], split_all[keep]
-    n_objects = int(types.max()) + 1 if len(types) else 0
-    source_index = np.empty(n_objects, dtype=np.int64)
-    for o in range(n_objects):
-        rows = np.flatnonzero(types == o)
-        if not len(rows):
-            raise UserError(f"{path}: object {o} has no image below {MAX_ANGLE} deg")
-        source_index[o] = rows[np.argmin(angles[rows])]
-    return RotationArrays(images, angles, types, split, object_ids, source_index, attrs)
 
 
 def generate_rows(generate: Generate, data: RotationArrays, rows: np.ndarray, t: np.ndarray,
@@ -100,16 +32,10 @@ def generate_rows(generate: Generate, data: RotationArrays, rows: np.ndarray, t:
         for start in tqdm(range(0, len(rows), batch_size), desc=desc, unit="batch",
                           file=sys.stderr, disable=not progress, leave=False):
             r = rows[start:start + batch_size]
-            src = torch.from_numpy(data.images[data.source_index[data.types[r]]]).float()
-            x = src.div(127.5).sub(1.0)
+            x = to_float(data.images[data.source_index[data.types[r]]])
             y = generate(x, torch.from_numpy(np.ascontiguousarray(t[start:start + batch_size])))
             out[start:start + len(r)] = to_uint8(y)
     return out
-
-
-def to_uint8(y: torch.Tensor) -> np.ndarray:
-    """[-1,1] float -> uint8, rounding as saving a PNG would."""
-    return ((y.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
 
 
 def nearest_seen_rows(data: RotationArrays, rows: np.ndarray) -> np.ndarray:
@@ -179,3 +105,25 @@ def interpolation_error(data: RotationArrays, *, generate: Generate | None = Non
         "mean_gap_to_nearest_seen_deg": float(gaps.mean()),
         "pixel_units": "mae in [0,1] pixel units; lpips AlexNet",
     }
+
+
+class InterpolationError(Metric):
+    """Errors at the unseen (test-split) angles of a rotation set, beside the nearest seen angle's."""
+
+    name = "interpolation"
+    kinds = ("rotation",)
+
+    def compute(self, context) -> MetricResult:
+        ts = context.testset
+        interp = interpolation_error(ts.data, generate=context.generate, unseen_outputs=ts.fakes(context.generate),
+                                     lpips_model=context.lpips(), rows=ts.rows, batch_size=context.batch_size,
+                                     progress=context.progress)
+        values = {
+            "interp_lpips_unseen": interp["unseen"]["lpips"],
+            "interp_lpips_nearest_seen": interp["nearest_seen_output"]["lpips"],
+            "interp_mae_unseen": interp["unseen"]["mae"],
+            "interp_mae_nearest_seen": interp["nearest_seen_output"]["mae"],
+            "interp_lpips_nearest_seen_truth": interp["nearest_seen_truth"]["lpips"],
+            "interp_mae_nearest_seen_truth": interp["nearest_seen_truth"]["mae"],
+        }
+        return MetricResult(values=values, detail=interp, counts={"interpolation": interp["count"]})

@@ -3,13 +3,12 @@
 BicycleGAN's protocol (used by the paper's Tables 1 and 3): for each of 100 inputs, 19 pairs of
 outputs, LPIPS (AlexNet) per pair, averaged over all pairs.
 
-In the paired rotation setting (Table 2) the only thing that varies for a fixed input (an object's
-0-deg image) is the condition t: the authors' test script sweeps t over the test angles for each
-input and the paper reports the spread of those outputs, which is exactly 0 for Pix2Pix ("-").
-So here a pair is two outputs for the same input at two DISTINCT test conditions t_a != t_b drawn
-at random; with a single condition, a pair is two independent forward passes at the same t (the
-stochastic diversity of a sampling model). A model whose output ignores both t and its noise
-scores exactly 0 either way. See docs/evaluation.md.
+Which outputs form a pair is the dataset's test protocol (`cfa.metrics.testsets`): in the paired
+rotation setting (Table 2) the only thing that varies for a fixed input (an object's 0-deg image) is
+the condition t, so a pair is two outputs for the same input at two DISTINCT test conditions drawn at
+random; with a single condition, a pair is two independent forward passes at the same t (the
+stochastic diversity of a sampling model). A model whose output ignores both t and its noise scores
+exactly 0 either way. See docs/evaluation.md.
 """
 
 from __future__ import annotations
@@ -22,22 +21,19 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from cfa.images import rgb, to_float
+from cfa.metrics import Metric, MetricResult
+
 Generate = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
-DEFINITION = ("mean LPIPS (AlexNet) between two outputs for the same input (an object's source "
-              "image) at two distinct test conditions t drawn at random; BicycleGAN-style pairs per "
-              "input; 0 for a model whose output does not depend on t or noise")
+DEFINITION = ("mean LPIPS (AlexNet) between two outputs for the same input at two distinct "
+              "conditions t drawn at random; BicycleGAN-style pairs per input; 0 for a model whose "
+              "output does not depend on t or noise")
 
 
 def to_minus1_1(images, device=None) -> torch.Tensor:
     """uint8 (N,C,H,W) in [0,255] or float in [-1,1] -> float32 in [-1,1], 3 channels."""
-    t = torch.as_tensor(np.asarray(images) if not isinstance(images, torch.Tensor) else images)
-    if t.dtype == torch.uint8:
-        t = t.float().div(127.5).sub(1.0)
-    else:
-        t = t.float()
-    if t.shape[1] == 1:
-        t = t.expand(-1, 3, -1, -1)
+    t = rgb(to_float(images))
     return t.to(device) if device is not None else t
 
 
@@ -73,10 +69,11 @@ def draw_pairs(n_conditions: int, pairs: int, rng: np.random.Generator) -> list[
     return [all_pairs[i] for i in sorted(chosen)]
 
 
-def lpips_diversity_of_outputs(outputs_per_input: Sequence[torch.Tensor], lpips_model, *,
-                               pairs: int = 19, seed: int = 0, batch_size: int = 50) -> dict:
-    """Diversity from outputs already made: outputs_per_input[i] is (K_i, 3, H, W), one output per
-    condition for input i (in [-1,1] or uint8). Pairs are drawn per input with `seed`."""
+def pair_outputs(outputs_per_input: Sequence, pairs: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(lhs, rhs) stacked in [-1, 1]: `pairs` pairs of distinct conditions drawn per input with `seed`.
+
+    outputs_per_input[i] is (K_i, C, H, W), one output per condition for input i (uint8 or [-1, 1]).
+    """
     rng = np.random.default_rng(seed)
     lhs, rhs = [], []
     for outs in outputs_per_input:
@@ -85,10 +82,34 @@ def lpips_diversity_of_outputs(outputs_per_input: Sequence[torch.Tensor], lpips_
             rhs.append(outs[j])
     if not lhs:
         raise ValueError("no pairs: no inputs given")
-    d = lpips_distances(lpips_model, torch.stack([to_minus1_1(x[None])[0] for x in lhs]),
-                        torch.stack([to_minus1_1(x[None])[0] for x in rhs]), batch_size)
+    return (torch.stack([to_minus1_1(x[None])[0] for x in lhs]),
+            torch.stack([to_minus1_1(x[None])[0] for x in rhs]))
+
+
+def lpips_diversity_of_outputs(outputs_per_input: Sequence[torch.Tensor], lpips_model, *,
+                               pairs: int = 19, seed: int = 0, batch_size: int = 50) -> dict:
+    """Diversity from outputs already made: outputs_per_input[i] is (K_i, 3, H, W), one output per
+    condition for input i (in [-1,1] or uint8). Pairs are drawn per input with `seed`."""
+    lhs, rhs = pair_outputs(outputs_per_input, pairs, seed)
+    d = lpips_distances(lpips_model, lhs, rhs, batch_size)
     return {"lpips": float(d.mean()), "std": float(d.std()), "inputs": len(outputs_per_input),
             "pairs": len(d), "pairs_per_input": pairs, "seed": seed, "definition": DEFINITION}
+
+
+class LPIPSDiversity(Metric):
+    """Mean LPIPS between outputs for the same input, over the pairs the test protocol draws."""
+
+    name = "lpips_diversity"
+
+    def compute(self, context) -> MetricResult:
+        plan = context.testset.diversity_pairs(context.generate)
+        lpips_model = context.lpips()
+        d = lpips_distances(lpips_model, plan["lhs"], plan["rhs"], context.batch_size)
+        detail = {"lpips": float(d.mean()), "std": float(d.std()), "inputs": plan["inputs"],
+                  "pairs": len(d), "pairs_per_input": plan["pairs_per_input"], "seed": context.seed,
+                  "definition": plan["definition"]}
+        return MetricResult(values={"lpips_diversity": detail["lpips"]}, detail=detail,
+                            counts={"lpips_pairs": len(d), "lpips_inputs": plan["inputs"]})
 
 
 def choose_inputs(n_available: int, inputs: int, rng: np.random.Generator) -> list[int]:

@@ -1,4 +1,4 @@
-"""Write an assembled table (cfa.tables.table2.assemble) as Markdown, CSV, LaTeX and DVC JSON.
+"""Write an assembled table (cfa.tables.spec.assemble) as Markdown, CSV, LaTeX and DVC JSON.
 
 Layout: one column per (dataset, method, ours|paper), so the reproduction and the paper's number
 sit side by side. Our cells carry a footnote marker naming their provenance (data source, image
@@ -12,7 +12,7 @@ import io
 from pathlib import Path
 
 from cfa.io import write_json_atomic, write_text_atomic
-from cfa.tables.table2 import TableSpec, caption
+from cfa.tables.spec import TableSpec, caption
 
 MISSING = "n/a"
 

@@ -2,7 +2,7 @@
 
 A checkpoint holds the objective's networks, optimisers, schedulers (and AMP scaler), the step,
 every RNG state (python, numpy, torch CPU, CUDA) and the run's identity config. `run.json` beside
-it describes the run for people and for the evaluation code (`load_generator`).
+it describes the run for people and for inference (`cfa.training.objectives.restore_objective`).
 """
 
 from __future__ import annotations
@@ -138,26 +138,3 @@ def read_run_info(run_dir: str | Path) -> dict:
     if not path.is_file():
         raise UserError(f"{run_dir}: no {RUN_JSON} here; is this a run directory written by `cfa train`?")
     return json.loads(path.read_text())
-
-
-def load_generator(run_dir: str | Path, device: Any = "cpu"):
-    """(generator in eval mode on `device`, info) from a run directory's latest checkpoint.
-
-    info is run.json (model, model_params, data, data_sha256, ...) with `step` set to the
-    checkpoint's step.
-    """
-    from cfa.networks.build import build_generator
-
-    run_dir = Path(run_dir)
-    info = read_run_info(run_dir)
-    ckpt_path = run_dir / CHECKPOINT
-    if not ckpt_path.is_file():
-        raise UserError(f"{run_dir}: no {CHECKPOINT}; the run has not reached its first checkpoint")
-    ckpt = load_checkpoint(ckpt_path)
-    model_params = ckpt["config"]["model_params"]
-    generator = build_generator(model_params, in_channels=3, out_channels=3)
-    load_state(generator, ckpt["state"]["networks"]["generator"], "generator", ckpt_path)
-    generator.to(device).eval()
-    info = {**info, "step": int(ckpt["step"]), "model": ckpt["config"]["model"],
-            "model_params": model_params}
-    return generator, info

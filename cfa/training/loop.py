@@ -1,14 +1,15 @@
 """The shared training loop: data order, devices, AMP, checkpoints, resume, logging, samples.
 
-Objectives (`cfa.training.objectives`) plug into it. A run lives in one directory:
+Objectives (`cfa.training.objectives`) plug into it; the dataset file's kind picks the reader
+(`cfa.datasets.kinds`). The loop knows no data shape. A run lives in one directory:
 
     RUN_DIR/checkpoint.pt          latest checkpoint = resume point = final weights (atomic)
     RUN_DIR/run.json               what was trained on what, progress, images/s, status
     RUN_DIR/live/                  DVCLive metrics (losses, images/s) per logged step
     RUN_DIR/curves.png             the same curves as a picture (written at the end)
-    RUN_DIR/samples/step_XXXXXX.png  fixed inputs across a sweep of t
+    RUN_DIR/samples/step_XXXXXX.png  the objective's preview: fixed inputs across a sweep of t
 
-Resuming reproduces an uninterrupted run exactly on CPU: the data order and the crops are a pure
+Resuming reproduces an uninterrupted run exactly on CPU: the data order and the augmentation are a pure
 function of (seed, step) and every RNG state travels in the checkpoint, so a run killed at any
 moment continues from its last checkpoint as if it had never stopped.
 """
@@ -24,52 +25,25 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from cfa.datasets import catalog, kinds
+from cfa.devices import resolve_device
 from cfa.errors import UserError
+from cfa.images import training_view
 from cfa.io import sha256_file, write_json_atomic
 from cfa.training import checkpoint as ckpt_io
 from cfa.training.curves import CURVES_PNG, write_curves
 from cfa.training.objectives import objective_class
-from cfa.training.samples import sweep, write_grid
+from cfa.training.samples import write_grid
 from cfa.training.schedule import plan_steps
 
-# Rotation sets: t = angle gap (degrees) / 90.
-T_SCALE_DEG = 90.0
-SAMPLE_DEGREES = (0.0, 15.0, 30.0, 45.0, 60.0, 75.0, 90.0)
-SAMPLE_INPUTS = 4
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UserError("train.device = 'cuda' but no CUDA device is visible; use --set train.device=auto")
-    return torch.device(name)
+PREVIEW_INPUTS = 4
 
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def render_hint(data: Path, params: dict) -> str:
-    """The `cfa render` command that makes a missing rotation-set file."""
-    sets = params.get("rotation_sets") or {}
-    name = data.stem
-    size = (params.get("render") or {}).get("size", 64)
-    if name in sets:
-        s = sets[name]
-        if s["source"] == "shapenet":
-            shapenet = (params.get("paths") or {}).get("shapenet", "data/raw/ShapeNetCore.v2")
-            which = f"--root {shapenet} --synset {s.get('synset') or ''}"
-        else:
-            which = f"--category {s['category']}"
-        return (f"cfa render --source {s['source']} {which} --models {s['models']} "
-                f"--angles {s['angles']} --size {size} --split {s['split']} --name {name} --out {data}")
-    return (f"cfa render --source procedural --category chair --models 4 --angles 0:90:2.5 "
-            f"--size {size} --split grid:5 --out {data}")
 
 
 class StepBatches:
@@ -80,8 +54,8 @@ class StepBatches:
 
     def __init__(self, n_items: int, batch_size: int, seed: int):
         if n_items < 1:
-            raise UserError("the training split is empty: the dataset has no train rows below 90 deg "
-                            "(check its --split rule)")
+            raise UserError("the training split is empty: the dataset has no training items "
+                            "(check how it was split when it was made)")
         self.n_items = n_items
         self.batch_size = min(batch_size, n_items)
         self.seed = seed
@@ -112,51 +86,6 @@ class _BatchSampler(torch.utils.data.Sampler):
         return self.stop - self.start
 
 
-def as_images(x) -> torch.Tensor:
-    """Tensors or arrays, uint8 or float in [-1, 1] -> float32 tensor in [-1, 1]."""
-    x = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
-    if x.dtype == torch.uint8:
-        return x.float() / 127.5 - 1.0
-    return x.float()
-
-
-def _resize(images: torch.Tensor, load_size: int | None) -> torch.Tensor:
-    if load_size and images.shape[-1] != load_size:
-        images = F.interpolate(images, size=(load_size, load_size), mode="bicubic",
-                               align_corners=False, antialias=True).clamp(-1, 1)
-    return images
-
-
-def resize_and_crop(images: torch.Tensor, load_size: int | None, crop_size: int | None,
-                    generator: torch.Generator) -> torch.Tensor:
-    """pix2pix's resize_and_crop on a batch: every sample gets its own random crop position.
-
-    `images` stacks source and target along channels, so both get the identical crop.
-    """
-    images = _resize(images, load_size)
-    if not crop_size or crop_size >= images.shape[-1]:
-        return images
-    span = images.shape[-1] - crop_size + 1
-    offsets = torch.randint(0, span, (images.shape[0], 2), generator=generator).tolist()
-    return torch.stack([img[:, y:y + crop_size, x:x + crop_size] for img, (y, x) in zip(images, offsets)])
-
-
-def training_view(images: torch.Tensor, load_size: int | None, crop_size: int | None) -> torch.Tensor:
-    """Inputs at the scale the generator trained on: resize to load_size, centre crop to crop_size.
-
-    Training sees random crop_size windows of images resized to load_size (pix2pix's
-    resize_and_crop; the paper setting turns 64x64 RC-49 images into 256x256 crops of 286x286).
-    A generator is only meaningful at that pixel scale, so sample grids, `cfa sample` and the
-    evaluation must feed it inputs prepared the same way, with the crop window centred.
-    """
-    images = _resize(images, load_size)
-    if not crop_size or crop_size >= images.shape[-1]:
-        return images
-    y = (images.shape[-2] - crop_size) // 2
-    x = (images.shape[-1] - crop_size) // 2
-    return images[..., y:y + crop_size, x:x + crop_size]
-
-
 def _trim_live_logs(live_dir: Path, last_step: int) -> None:
     """Drop metric rows logged after the checkpoint we resume from (they will be logged again)."""
     for tsv in (live_dir / "plots" / "metrics").rglob("*.tsv"):
@@ -175,7 +104,11 @@ def _trim_live_logs(live_dir: Path, last_step: int) -> None:
 
 
 class Trainer:
-    """One run: `Trainer(...).run()` trains, checkpoints and logs until the step budget is spent."""
+    """One run: `Trainer(...).run()` trains, checkpoints and logs until the step budget is spent.
+
+    The trainer knows no data shape: the file's kind picks its reader, the model's objective
+    prepares each batch and takes the step.
+    """
 
     def __init__(self, model: str, params: dict, data: str | Path, out: str | Path,
                  progress: bool = True):
@@ -190,9 +123,12 @@ class Trainer:
         self.model_params = models[model]
         self.train_params = dict(params["train"])
         if not self.data.is_file():
-            raise UserError(f"dataset not found: {self.data}\nmake it with:\n  {render_hint(self.data, params)}")
+            raise UserError(f"dataset not found: {self.data}\nmake it with:\n  "
+                            f"{catalog.how_to_make(self.data, params)}")
         self.objective_name = self.model_params.get("objective", "paired")
         self.objective_cls = objective_class(self.objective_name)
+        self.kind = kinds.require_kind(self.data, self.objective_cls.dataset_kinds,
+                                       f"model {model} (objective {self.objective_name})")
 
     # -- run bookkeeping ---------------------------------------------------------------------
     def _info(self, step: int, total: int, status: str, images_per_s: float | None,
@@ -200,8 +136,8 @@ class Trainer:
         return {
             "model": self.model, "objective": self.objective_name,
             "model_params": self.model_params, "train": self.train_params,
-            "data": str(self.data), "data_sha256": self.data_sha256,
-            "t_scale": T_SCALE_DEG, "label_unit": "deg",
+            "data": str(self.data), "data_sha256": self.data_sha256, "data_info": self.data_info,
+            "t_scale": self.data_info.get("t_scale"), "label_unit": self.data_info.get("label_unit"),
             "step": step, "total_steps": total, "status": status,
             "images_per_s": None if images_per_s is None else round(images_per_s, 3),
             "train_seconds": round(seconds, 3), "device": str(device),
@@ -209,8 +145,6 @@ class Trainer:
         }
 
     def run(self) -> dict:
-        from cfa.datasets.rotation import RotationPairs
-
         self.data_sha256 = sha256_file(self.data)
         config = ckpt_io.identity_config(self.model, self.model_params, self.train_params, self.data_sha256)
         run_json = self.out / ckpt_io.RUN_JSON
@@ -235,10 +169,12 @@ class Trainer:
         seed = int(tp["seed"])
         device = resolve_device(tp["device"])
         seed_everything(seed)
-        dataset = RotationPairs(self.data, split="train")
+        dataset = kinds.open_dataset(self.data, split="train", kind=self.kind)
+        self.data_info = dataset.info()
         batches = StepBatches(len(dataset), int(tp["batch_size"]), seed)
         total, decay_start = plan_steps(tp, batches.batches_per_epoch)
-        objective = self.objective_cls(self.model_params, tp, device, amp=bool(tp["amp"]))
+        objective = self.objective_cls(self.model_params, tp, device, amp=bool(tp["amp"]),
+                                       data_info=self.data_info)
         objective.build(total, decay_start)
 
         step, seconds = 0, 0.0
@@ -248,11 +184,11 @@ class Trainer:
             step, seconds = int(resume["step"]), float(resume.get("train_seconds", 0.0))
             print(f"cfa train: resuming {self.out} from its checkpoint at step {step}/{total}", file=sys.stderr)
 
-        sample_sources = self._sample_sources(dataset, device)
+        preview_sources = self._preview_sources(dataset, device)
         live = self._open_live(resume_step=step if resume is not None else None)
         try:
             info = self._loop(objective, dataset, batches, step, total, seconds, config, device,
-                              live, sample_sources, resume.get("log_window") if resume else None)
+                              live, preview_sources, resume.get("log_window") if resume else None)
         finally:
             live.end()
         write_curves(self.out / "live", self.out / CURVES_PNG, title=f"{self.model} on {self.data.stem}")
@@ -268,18 +204,22 @@ class Trainer:
         return Live(dir=str(live_dir), resume=resume_step is not None, save_dvc_exp=False,
                     dvcyaml=None, report=None)
 
-    def _sample_sources(self, dataset, device: torch.device) -> torch.Tensor:
-        sources = as_images(dataset.source_images())[:SAMPLE_INPUTS]
+    def _preview_sources(self, dataset, device: torch.device) -> torch.Tensor | None:
+        """Fixed inputs of the progress pictures, at the scale the generator trains on."""
+        sources = dataset.preview_sources(PREVIEW_INPUTS)
+        if sources is None:
+            return None
         tp = self.train_params
         return training_view(sources, tp.get("load_size"), tp.get("crop_size")).to(device)
 
-    def _write_samples(self, objective, sources: torch.Tensor, step: int) -> None:
+    def _write_samples(self, objective, sources: torch.Tensor | None, step: int) -> None:
         objective.eval()
         # Sampling must not disturb the training RNG streams (resume reproducibility).
-        with torch.random.fork_rng(devices=[sources.device] if sources.device.type == "cuda" else []):
-            outputs = sweep(objective.generate, sources, [d / T_SCALE_DEG for d in SAMPLE_DEGREES])
+        device = objective.device
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            first_column, outputs = objective.preview(sources)
         objective.train()
-        write_grid(self.out / "samples" / f"step_{step:06d}.png", sources, outputs)
+        write_grid(self.out / "samples" / f"step_{step:06d}.png", first_column, outputs)
 
     def _checkpoint(self, objective, batches, step, total, seconds, config, device,
                     images_per_s, status, log_window: dict | None = None) -> None:
@@ -296,13 +236,12 @@ class Trainer:
                           self._info(step, total, status, images_per_s, seconds, device))
 
     def _loop(self, objective, dataset, batches, step, total, seconds, config, device, live,
-              sample_sources, log_window: dict | None = None) -> dict:
+              preview_sources, log_window: dict | None = None) -> dict:
         from tqdm import tqdm
 
         tp = self.train_params
         every_ckpt, every_log, every_sample = (int(tp["checkpoint_every"]), int(tp["log_every"]),
                                                int(tp["sample_every"]))
-        load_size, crop_size = tp.get("load_size"), tp.get("crop_size")
         seed = int(tp["seed"])
         loader = torch.utils.data.DataLoader(
             dataset, batch_sampler=_BatchSampler(batches, step, total),
@@ -310,7 +249,9 @@ class Trainer:
             # Its own generator: by default starting an iterator draws a base seed from the global
             # torch RNG, which a resumed run would do at a different point than an unbroken one.
             generator=torch.Generator().manual_seed(seed))
-        crop_rng = torch.Generator()
+        # Augmentation (crops, flips) draws from its own generator, seeded per step, so that it is
+        # a pure function of (seed, step) and survives resumption.
+        augment_rng = torch.Generator()
         window_losses: dict[str, float] = dict((log_window or {}).get("losses") or {})
         window_n = int((log_window or {}).get("n") or 0)
         window_images, window_seconds = 0, 0.0
@@ -327,12 +268,10 @@ class Trainer:
         # Throughput counts data loading and the step, not sample grids or checkpoint writes.
         t0 = time.perf_counter()
         try:
-            for source, target, t in loader:
-                crop_rng.manual_seed(seed * 1_000_003 + step)
-                pair = torch.cat([as_images(source), as_images(target)], 1)
-                pair = resize_and_crop(pair, load_size, crop_size, crop_rng).to(device, non_blocking=True)
-                batch = {"source": pair[:, :3], "target": pair[:, 3:],
-                         "t": torch.as_tensor(t, dtype=torch.float32).reshape(-1).to(device)}
+            for raw_batch in loader:
+                augment_rng.manual_seed(seed * 1_000_003 + step)
+                batch = objective.prepare_batch(raw_batch, augment_rng)
+                batch_images = len(next(iter(raw_batch.values())))
                 lr = next(iter(objective.optimizers.values())).param_groups[0]["lr"]
                 losses = objective.step(batch)
                 values = torch.stack([v.float() for v in losses.values()]).cpu()
@@ -351,7 +290,7 @@ class Trainer:
                 dt = time.perf_counter() - t0
                 seconds += dt
                 window_seconds += dt
-                window_images += batch["t"].shape[0]
+                window_images += batch_images
                 window_n += 1
                 for k, v in zip(losses, values.tolist()):
                     window_losses[k] = window_losses.get(k, 0.0) + v
@@ -368,7 +307,7 @@ class Trainer:
                                      if k in ("loss_g", "loss_d", "loss_l1")} | {"img/s": f"{images_per_s:.1f}"})
                     window_losses, window_n, window_images, window_seconds = {}, 0, 0, 0.0
                 if step % every_sample == 0 or step == total:
-                    self._write_samples(objective, sample_sources, step)
+                    self._write_samples(objective, preview_sources, step)
                 if step % every_ckpt == 0 or step == total:
                     overall = step * batches.batch_size / max(seconds, 1e-9)
                     self._checkpoint(objective, batches, step, total, seconds, config, device, overall,
@@ -385,5 +324,5 @@ class Trainer:
 
 
 def train(model: str, params: dict, data: str | Path, out: str | Path, progress: bool = True) -> dict:
-    """Train `model` (a key of params['models']) on the rotation set `data` into run dir `out`."""
+    """Train `model` (a key of params['models']) on the dataset file `data` into run dir `out`."""
     return Trainer(model, params, data, out, progress=progress).run()

@@ -1,6 +1,7 @@
 """Images from a generator across a sweep of t: strips, grids and animated GIFs.
 
-Used by the training loop (progress pictures at intervals) and by `cfa sample`.
+Used by the training loop (progress pictures at intervals) and by `cfa sample`. `--t` specs are in
+the dataset's label units (degrees, years, ...); the objective turns them into t.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import torch
 from PIL import Image
 
 from cfa.errors import UserError
+from cfa.images import to_hwc_rgb
 from cfa.io import atomic_output
 
 
@@ -51,15 +53,6 @@ def parse_t_spec(text: str) -> list[float]:
     return values
 
 
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """(B,C,H,W) in [-1,1] -> (B,H,W,3) uint8."""
-    x = images.detach().float().cpu().clamp(-1, 1)
-    x = ((x + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
-    if x.shape[-1] == 1:
-        x = np.repeat(x, 3, axis=-1)
-    return x
-
-
 @torch.no_grad()
 def sweep(generate, sources: torch.Tensor, t_model: list[float], batch_size: int = 64) -> torch.Tensor:
     """(N_inputs, N_t, C, H, W): every input under every t, in batches mixing inputs and t."""
@@ -80,34 +73,37 @@ def _pad(images: np.ndarray, pad: int = 2) -> np.ndarray:
     return np.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)), constant_values=255)
 
 
-def strip_array(source: np.ndarray, outputs: np.ndarray) -> np.ndarray:
-    """One row: the input, then its outputs left to right. source (H,W,3), outputs (T,H,W,3)."""
-    tiles = _pad(np.concatenate([source[None], outputs], 0))
+def strip_array(source: np.ndarray | None, outputs: np.ndarray) -> np.ndarray:
+    """One row: the input (if any), then its outputs left to right. source (H,W,3), outputs (T,H,W,3)."""
+    tiles = _pad(outputs if source is None else np.concatenate([source[None], outputs], 0))
     return np.concatenate(list(tiles), axis=1)
 
 
-def grid_array(sources: np.ndarray, outputs: np.ndarray) -> np.ndarray:
-    """Rows = inputs, columns = the input then each t."""
-    return np.concatenate([strip_array(s, o) for s, o in zip(sources, outputs)], axis=0)
+def grid_array(sources: np.ndarray | None, outputs: np.ndarray) -> np.ndarray:
+    """Rows = inputs (or fixed noise), columns = the input (if any) then each t."""
+    firsts = [None] * len(outputs) if sources is None else sources
+    return np.concatenate([strip_array(s, o) for s, o in zip(firsts, outputs)], axis=0)
 
 
-def write_grid(path: str | Path, sources: torch.Tensor, outputs: torch.Tensor) -> Path:
+def write_grid(path: str | Path, sources: torch.Tensor | None, outputs: torch.Tensor) -> Path:
     path = Path(path)
-    _save_png(path, grid_array(to_uint8(sources), np.stack([to_uint8(o) for o in outputs])))
+    firsts = None if sources is None else to_hwc_rgb(sources)
+    _save_png(path, grid_array(firsts, np.stack([to_hwc_rgb(o) for o in outputs])))
     return path
 
 
-def write_sample_set(out_dir: str | Path, sources: torch.Tensor, outputs: torch.Tensor,
+def write_sample_set(out_dir: str | Path, sources: torch.Tensor | None, outputs: torch.Tensor,
                      t_labels: list[float], gif_ms: int = 120) -> dict:
     """A strip per input (`strip_XXX.png`), `grid.png` and an animated `sweep.gif` (one frame per t,
-    the inputs side by side). Returns the paths written."""
+    the inputs side by side). `sources` None: rows without an input column (label-only models).
+    Returns the paths written."""
     out_dir = Path(out_dir)
-    src = to_uint8(sources)
-    outs = np.stack([to_uint8(o) for o in outputs])  # (N, T, H, W, 3)
+    src = None if sources is None else to_hwc_rgb(sources)
+    outs = np.stack([to_hwc_rgb(o) for o in outputs])  # (N, T, H, W, 3)
     strips = []
-    for i in range(len(src)):
+    for i in range(len(outs)):
         p = out_dir / f"strip_{i:03d}.png"
-        _save_png(p, strip_array(src[i], outs[i]))
+        _save_png(p, strip_array(None if src is None else src[i], outs[i]))
         strips.append(p)
     grid = out_dir / "grid.png"
     _save_png(grid, grid_array(src, outs))

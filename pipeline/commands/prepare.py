@@ -1,16 +1,18 @@
-"""`cfa prepare <dataset>`: simulate Cell-200 or turn a raw dataset into our HDF5 + manifest."""
+"""`cfa prepare`: make a dataset params.yaml names, or simulate Cell-200 / convert a raw dataset."""
 
 from __future__ import annotations
 
 import argparse
 
 NAME = "prepare"
-HELP = "simulate Cell-200 or convert a raw image dataset (UTKFace, CACD, SteeringAngle, Waymo, pix2pix)"
+HELP = "make a dataset of params.yaml, or simulate Cell-200 / convert a raw dataset (UTKFace, ...)"
 DESCRIPTION = """Write one training-ready HDF5 file (chunked, gzip) plus its JSON manifest
 (X.h5 -> X.json: source, params, counts per label/domain, skipped files with reasons, sha256).
 The raw data is downloaded by you (see `cfa prepare <dataset> --help` for the official page and the
 expected layout under data/raw/). Keys, label and domain encodings: docs/datasets.md.
 
+  cfa prepare --dataset RA-20 --out data/demo/rotation/RA-20.h5 --set profile=demo
+      (a dataset as params.yaml `datasets:` defines it: what Snakemake and DVC run)
   cfa prepare cells --counts 1:200 --per-count 1000 --seed 0 --out data/cells/cell200.h5
   cfa prepare utkface --root data/raw/UTKFace --out data/utkface/utkface64.h5
   cfa prepare cacd --root data/raw/CACD2000 --out data/cacd/cacd64.h5
@@ -48,8 +50,13 @@ def _longitude(text: str) -> tuple[str, float]:
 
 def add_arguments(p) -> None:
     from cfa.datasets import cacd, pix2pix_sets, steering, utkface, waymo
+    from pipeline.common import add_params_arguments
 
-    sub = p.add_subparsers(dest="dataset", metavar="<dataset>", required=True)
+    p.add_argument("--dataset", dest="named", metavar="NAME",
+                   help="make params.yaml's datasets.NAME (its kind, source and options) into --out")
+    p.add_argument("--out", dest="named_out", metavar="FILE.h5", help="output of --dataset NAME")
+    add_params_arguments(p)
+    sub = p.add_subparsers(dest="dataset", metavar="<dataset>")
     raw = argparse.RawDescriptionHelpFormatter
 
     def dataset_parser(name: str, help_: str, url: str | None, layout: str | None, default_root: str | None):
@@ -126,6 +133,11 @@ def run(args) -> int:
 
     from cfa.errors import UserError
 
+    if args.named:
+        return _make_named(args)
+    if not args.dataset:
+        raise UserError("name a dataset: `cfa prepare --dataset NAME --out F.h5` (from params.yaml) or "
+                        "`cfa prepare <dataset> ...` (see `cfa prepare --help`)")
     if Path(args.out).is_dir():
         raise UserError(f"--out {args.out} is a directory; give the HDF5 file to write, e.g. {args.out}/data.h5")
     progress = not args.no_progress
@@ -160,4 +172,18 @@ def run(args) -> int:
         manifest = prepare_pix2pix(args.name, root, args.out, size=args.size, progress=progress)
     print(f"wrote {args.out}: {manifest['counts'].get('images')} images, "
           f"{len(manifest['skipped'])} skipped (see {args.out.rsplit('.', 1)[0]}.json)")
+    return 0
+
+
+def _make_named(args) -> int:
+    from cfa.datasets.makers import make_dataset
+    from cfa.errors import UserError
+    from pipeline.common import params_from_args
+
+    if args.dataset:
+        raise UserError(f"give either --dataset {args.named} or the `{args.dataset}` subcommand, not both")
+    if not args.named_out:
+        raise UserError(f"--dataset {args.named} needs --out FILE.h5")
+    manifest = make_dataset(params_from_args(args), args.named, args.named_out)
+    print(f"wrote {args.named_out}: {manifest['counts'].get('images')} images, {len(manifest['skipped'])} skipped")
     return 0

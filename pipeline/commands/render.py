@@ -20,7 +20,7 @@ A mesh that fails to load or is empty/degenerate is skipped (reported in the man
 next model is taken. Procedural meshes are never used in place of a ShapeNet request.
 
 Either give the set explicitly (--source, --models, --angles, --size, ...), or name a set of
-params.yaml with --dataset: its `rotation_sets.<NAME>` entry and the `render` section (size,
+params.yaml with --dataset: its `datasets.<NAME>` entry and the `render` section (size,
 workers, elevation_deg, seed; ShapeNet root = paths.shapenet unless the entry sets `root`) fill
 in every option not given on the command line.
 
@@ -46,7 +46,7 @@ DEFAULTS = {"workers": 1, "seed": 0, "elevation": 20.0, "split": "parity"}
 
 def add_arguments(p) -> None:
     p.add_argument("--dataset", metavar="NAME",
-                   help="take the set's options from params.yaml rotation_sets.NAME and render (e.g. RC-49, "
+                   help="take the set's options from params.yaml datasets.NAME and render (e.g. RC-49, "
                         "RA-20); options given on the command line win")
     p.add_argument("--source", choices=["shapenet", "folder", "procedural"],
                    help="where the meshes come from (see above); required without --dataset")
@@ -86,19 +86,17 @@ def add_arguments(p) -> None:
 
 def options_from_params(args) -> dict:
     """The render options of `--dataset NAME` from the resolved params (profile applied)."""
-    from cfa.config import get_key
+    from cfa.datasets.catalog import RENDER_SOURCES, render_options, spec_of
+    from cfa.errors import UserError
     from pipeline.common import params_from_args
 
     params = params_from_args(args)
-    spec = get_key(params, f"rotation_sets.{args.dataset}")
-    render = get_key(params, "render")
-    root = spec.get("root")
-    if root is None and spec["source"] == "shapenet":
-        root = get_key(params, "paths.shapenet")
-    return {"source": spec["source"], "root": root, "synset": spec.get("synset"), "category": spec.get("category"),
-            "models": spec["models"], "angles": spec["angles"], "split": spec["split"], "size": render["size"],
-            "workers": render["workers"], "elevation": render["elevation_deg"], "seed": render["seed"],
-            "name": args.dataset}
+    if spec_of(params, args.dataset)["source"] not in RENDER_SOURCES:
+        raise UserError(f"datasets.{args.dataset} is not rendered from meshes; make it with "
+                        f"`cfa prepare --dataset {args.dataset}`")
+    o = render_options(params, args.dataset)
+    o["elevation"] = o.pop("elevation_deg")
+    return o
 
 
 def resolve_options(args) -> dict:
@@ -115,7 +113,7 @@ def resolve_options(args) -> dict:
     missing = [f"--{k}" for k in ("source", "models", "angles", "size") if options.get(k) is None]
     if missing:
         raise UserError(f"missing {', '.join(missing)}: give them, or --dataset NAME to take them from "
-                        f"params.yaml rotation_sets (see `cfa render --help`)")
+                        f"params.yaml datasets (see `cfa render --help`)")
     return options
 
 

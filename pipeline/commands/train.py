@@ -5,10 +5,11 @@ from __future__ import annotations
 from pipeline.common import add_params_arguments, params_from_args
 
 NAME = "train"
-HELP = "train a model (pix2pix, pix2pix-cfa, ...) on a rotation set; resumable"
-DESCRIPTION = """Train one model from params.yaml `models:` on one dataset file.
+HELP = "train a model (pix2pix, pix2pix-cfa, ...) on a dataset file; resumable"
+DESCRIPTION = """Train one model from params.yaml `models:` on one dataset file. The file's kind (rotation,
+paired-images, unpaired-with-label, labelled) picks its reader; the model's objective must accept it.
 
-  cfa train --model pix2pix-cfa --data data/demo/RC-49.h5 --out runs/demo/RC-49/pix2pix-cfa \\
+  cfa train --model pix2pix-cfa --data data/demo/rotation/RC-49.h5 --out runs/demo/pix2pix-cfa/RC-49 \\
             --set profile=demo
 
 RUN_DIR gets checkpoint.pt (latest = resume point = final weights), run.json, live/ (DVCLive
@@ -20,7 +21,8 @@ different model or config is refused with the list of differences.
 
 def add_arguments(p) -> None:
     p.add_argument("--model", required=True, help="a key of params.yaml models:, e.g. pix2pix-cfa")
-    p.add_argument("--data", required=True, metavar="FILE.h5", help="the rotation set (cfa render)")
+    p.add_argument("--data", required=True, metavar="FILE.h5",
+                   help="the dataset (`cfa prepare --dataset NAME` or `cfa render` output)")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="the run directory")
     p.add_argument("--steps", type=int, help="train exactly N steps (sets train.steps)")
     p.add_argument("--checkpoint-every", type=int, metavar="N", help="sets train.checkpoint_every")

@@ -1,15 +1,24 @@
-"""Training objectives: each one is a small module over the shared loop in `cfa.training.loop`.
+"""Training objectives: each one a module registered by name, driven by the shared loop.
 
-An objective owns its networks, optimisers and schedulers and knows how to take one optimisation
-step on a batch; the loop owns everything else (data order, devices, checkpoints, logging,
-samples). Model entries in params.yaml name their objective (`models.<name>.objective`), so a new
-objective (CycleGAN, label-only, image-only) is one new module registered in `OBJECTIVES`.
+An objective owns its setting. Besides its networks, optimisers and schedulers, it
+
+- declares the dataset kinds it trains on (`dataset_kinds`),
+- prepares a batch the reader made (resize, crop, flip) and takes one optimisation step on it,
+- generates images for inputs and conditions (`generate`), at the pixel scale it trained on,
+- maps the dataset's labels to its condition t (`t_from_labels`),
+- chooses its fixed progress-picture inputs and sweep (`preview`),
+- and is restored from a run directory for inference (`restore_objective`).
+
+The loop (`cfa.training.loop`), `cfa sample` and `cfa evaluate` call only these methods, so a new
+objective is one new module plus one line in `OBJECTIVES`; `models.<name>.objective` in params.yaml
+picks it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -28,18 +37,23 @@ OBJECTIVES = {
 
 
 class Objective:
-    """The interface the loop drives.
+    """The interface the loop, `cfa sample` and `cfa evaluate` drive.
 
-    Subclasses set `networks`, `optimizers` and `schedulers` (name -> object dicts) in `build`,
-    and implement `step` and `generate`.
+    Subclasses set `networks`, `optimizers` and `schedulers` (name -> object dicts) in
+    `build_networks` / `build_optimizers` and implement the methods marked below.
+    `data_info` is the training reader's `info()`: kind, channels, size, label unit, t scale.
     """
 
     name = "objective"
+    dataset_kinds: tuple[str, ...] = ()
+    # The networks `generate` needs; a checkpoint restored for inference loads only these.
+    inference_networks: tuple[str, ...] = ("generator",)
 
     def __init__(self, model_params: dict, train_params: dict, device: torch.device,
-                 amp: bool = False):
+                 amp: bool = False, data_info: dict | None = None):
         self.model_params = model_params
         self.train_params = train_params
+        self.data_info = dict(data_info or {})
         self.device = device
         self.amp = bool(amp) and device.type == "cuda"
         # bf16 needs no loss scaling; fp16 (older GPUs) does.
@@ -51,19 +65,45 @@ class Objective:
         self.schedulers: dict[str, Any] = {}
 
     # -- to implement -------------------------------------------------------------------------
-    def build(self, total_steps: int, decay_start: int) -> None:
-        """Create networks (initialised, on self.device), optimisers and schedulers."""
+    def build_networks(self) -> None:
+        """Create the networks, initialised, on self.device."""
+        raise NotImplementedError
+
+    def build_optimizers(self, total_steps: int, decay_start: int) -> None:
+        """Create optimisers and learning-rate schedulers for the networks."""
+        raise NotImplementedError
+
+    def prepare_batch(self, batch: dict[str, torch.Tensor], generator: torch.Generator) -> dict:
+        """The reader's batch made ready for `step` (augmentation drawn from `generator`), on the device."""
         raise NotImplementedError
 
     def step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """One optimisation step; returns the losses as detached scalar tensors."""
         raise NotImplementedError
 
-    def generate(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """Images for inputs x (B,C,H,W) in [-1,1] and model-unit conditions t (B,)."""
+    def generate(self, x: torch.Tensor | None, t: torch.Tensor) -> torch.Tensor:
+        """Images in [-1, 1] for inputs x (B, C, H, W) in [-1, 1] (None for label-only models) and
+        conditions t (B,) in model units, run at the scale the model trained on and returned at the
+        inputs' size (or the data's size)."""
+        raise NotImplementedError
+
+    def t_from_labels(self, labels) -> torch.Tensor:
+        """Dataset labels (in `data_info['label_unit']`) -> conditions t in model units."""
+        raise NotImplementedError
+
+    def preview(self, sources: torch.Tensor | None, labels=None,
+                count: int = 4) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """(first column or None, outputs (N, T, C, H, W)) for a progress picture: every source
+        (already at the training view; None for label-only models, which draw `count` fixed noise
+        rows) under every condition of `labels` (dataset label units; default: the objective's own
+        sweep)."""
         raise NotImplementedError
 
     # -- shared -------------------------------------------------------------------------------
+    def build(self, total_steps: int, decay_start: int) -> None:
+        self.build_networks()
+        self.build_optimizers(total_steps, decay_start)
+
     def autocast(self):
         if not self.amp:
             return contextlib.nullcontext()
@@ -105,3 +145,29 @@ def objective_class(name: str) -> type[Objective]:
                         f"implemented: {sorted(OBJECTIVES)}")
     module, cls = OBJECTIVES[name].split(":")
     return getattr(importlib.import_module(module), cls)
+
+
+def restore_objective(run_dir: str | Path, device: torch.device | str = "cpu") -> tuple[Objective, dict]:
+    """(objective in eval mode with its inference networks loaded, run info) from a run directory.
+
+    The info is run.json with `step`, `model` and `model_params` taken from the checkpoint itself.
+    """
+    from cfa.training import checkpoint as ckpt_io
+
+    run_dir = Path(run_dir)
+    info = ckpt_io.read_run_info(run_dir)
+    ckpt_path = run_dir / ckpt_io.CHECKPOINT
+    if not ckpt_path.is_file():
+        raise UserError(f"{run_dir}: no {ckpt_io.CHECKPOINT}; the run has not reached its first checkpoint")
+    ckpt = ckpt_io.load_checkpoint(ckpt_path)
+    config = ckpt["config"]
+    model_params = config["model_params"]
+    cls = objective_class(info.get("objective") or model_params.get("objective", "paired"))
+    objective = cls(model_params, info.get("train") or {}, torch.device(device), amp=False,
+                    data_info=info.get("data_info") or {})
+    objective.build_networks()
+    for name in cls.inference_networks:
+        ckpt_io.load_state(objective.networks[name], ckpt["state"]["networks"][name], name, ckpt_path)
+    objective.eval()
+    info = {**info, "step": int(ckpt["step"]), "model": config["model"], "model_params": model_params}
+    return objective, info

@@ -6,7 +6,8 @@ with G(x, t) the generator (atoms: filters built from D(t); baseline: t as a con
 channel, both inside `cfa.networks`) and D a PatchGAN on concat(x, y), as in the authors' code.
 Unlike the official code, a batch mixes samples with different t.
 
-Used by the models `pix2pix` (baseline) and `pix2pix-cfa` (ours).
+Used by the models `pix2pix` (baseline) and `pix2pix-cfa` (ours) on rotation sets, where the
+condition is the angle gap: t = (target angle - source angle) / 90.
 """
 
 from __future__ import annotations
@@ -15,10 +16,13 @@ import torch
 from torch import nn
 
 from cfa.errors import UserError
+from cfa.images import resize, resize_and_random_crop, to_float
 from cfa.training.objectives import Objective
 from cfa.training.schedule import linear_decay_scheduler
 
 GAN_MODES = ("vanilla", "lsgan")
+# Progress pictures: each input under these angle gaps (degrees).
+PREVIEW_DEGREES = (0.0, 15.0, 30.0, 45.0, 60.0, 75.0, 90.0)
 
 
 class GANLoss(nn.Module):
@@ -44,18 +48,28 @@ def _set_requires_grad(net: nn.Module, flag: bool) -> None:
 
 class PairedObjective(Objective):
     name = "paired"
+    dataset_kinds = ("rotation",)
 
-    def build(self, total_steps: int, decay_start: int) -> None:
+    @property
+    def t_scale(self) -> float:
+        return float(self.data_info.get("t_scale", 90.0))
+
+    def build_networks(self) -> None:
         from cfa.networks.build import build_discriminator, build_generator, init_weights
 
         mp = self.model_params
-        gain = float(self.train_params["init_gain"])
-        generator = build_generator(mp, in_channels=3, out_channels=3)
-        discriminator = build_discriminator(mp, in_channels=6)
+        channels = int(self.data_info.get("channels", 3))
+        gain = float(self.train_params.get("init_gain", 0.02))
+        generator = build_generator(mp, in_channels=channels, out_channels=channels)
+        discriminator = build_discriminator(mp, in_channels=2 * channels)
         init_weights(generator, gain=gain)
         init_weights(discriminator, gain=gain)
         self.networks = {"generator": generator.to(self.device),
                          "discriminator": discriminator.to(self.device)}
+
+    def build_optimizers(self, total_steps: int, decay_start: int) -> None:
+        mp = self.model_params
+        generator, discriminator = self.networks["generator"], self.networks["discriminator"]
         optim = mp.get("optim") or {}
         lr = float(optim.get("lr", 2e-4))
         betas = (float(optim.get("beta1", 0.5)), float(optim.get("beta2", 0.999)))
@@ -69,9 +83,41 @@ class PairedObjective(Objective):
         self.gan_loss = GANLoss(loss.get("gan_mode", "vanilla"))
         self.lambda_l1 = float(loss.get("lambda_l1", 0.0))
 
+    def prepare_batch(self, batch: dict, generator: torch.Generator) -> dict:
+        # Source and target are stacked so that both get the identical random crop.
+        tp = self.train_params
+        pair = torch.cat([to_float(batch["source"]), to_float(batch["target"])], 1)
+        pair = resize_and_random_crop(pair, tp.get("load_size"), tp.get("crop_size"), generator)
+        pair = pair.to(self.device, non_blocking=True)
+        channels = pair.shape[1] // 2
+        return {"source": pair[:, :channels], "target": pair[:, channels:],
+                "t": torch.as_tensor(batch["t"], dtype=torch.float32).reshape(-1).to(self.device)}
+
+    def working_size(self) -> int | None:
+        """The square size the generator trained at (crop_size, else load_size, else native)."""
+        tp = self.train_params
+        return tp.get("crop_size") or tp.get("load_size")
+
     def generate(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        # For metrics every output pixel must line up with the true image, so the whole input is
+        # resized to the training crop size (no crop) and the output resized back.
+        size = x.shape[-1]
+        x = resize(x.to(self.device), self.working_size())
         with self.autocast():
-            return self.networks["generator"](x, t).float()
+            y = self.networks["generator"](x, torch.as_tensor(t).to(self.device)).float()
+        return resize(y, size)
+
+    def t_from_labels(self, labels) -> torch.Tensor:
+        """Angle gaps in degrees -> t (divided in double precision, like the reader's t)."""
+        return (torch.as_tensor(labels, dtype=torch.float64) / self.t_scale).float()
+
+    @torch.no_grad()
+    def preview(self, sources: torch.Tensor | None, labels=None, count: int = 4):
+        from cfa.training.samples import sweep
+
+        labels = PREVIEW_DEGREES if labels is None else labels
+        t = self.t_from_labels(list(labels)).tolist()
+        return sources, sweep(self.generate, sources.to(self.device), t)
 
     def step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         gen, disc = self.networks["generator"], self.networks["discriminator"]

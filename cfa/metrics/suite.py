@@ -1,0 +1,106 @@
+"""The evaluation suite: an inference-ready model, a dataset file and metric names -> a metrics record.
+
+    record, testset = evaluate(objective.generate, "data/demo/rotation/RA-20.h5",
+                               ["fid", "lpips_diversity", "interpolation"], settings=params["evaluate"],
+                               pretrained=True, seed=0, device="cpu", stats_path="RA-20.npz")
+
+The dataset's kind picks its test protocol (`cfa.metrics.testsets`); each metric reads what it
+needs from the shared `EvalContext`, where the generated images and the backbones are made once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cfa.errors import UserError
+from cfa.metrics import MetricResult, metric_class
+from cfa.metrics.testsets import TestSet, open_testset
+
+
+class EvalContext:
+    """What metrics share: `generate`, the test protocol, backbones built on first use, statistics."""
+
+    def __init__(self, generate, testset: TestSet, *, pretrained: bool, seed: int, device,
+                 stats_path: str | Path | None = None, progress: bool = True):
+        self.generate = generate
+        self.testset = testset
+        self.pretrained = bool(pretrained)
+        self.seed = int(seed)
+        self.device = device
+        self.stats_path = stats_path
+        self.progress = progress
+        self.batch_size = testset.batch_size
+        self._backbones: dict[str, tuple] = {}
+
+    def _backbone(self, name: str):
+        if name not in self._backbones:
+            from cfa.metrics import backbones
+
+            build = {"inception": backbones.inception_v3_fid, "lpips": backbones.lpips_alex}[name]
+            self._backbones[name] = build(self.pretrained, self.device)
+        return self._backbones[name][0]
+
+    def inception(self):
+        """pytorch-fid's Inception (pool3 features)."""
+        return self._backbone("inception")
+
+    def lpips(self):
+        """LPIPS with the AlexNet trunk."""
+        return self._backbone("lpips")
+
+    def provenance(self, name: str) -> dict:
+        return self._backbones[name][1]
+
+    def backbones_provenance(self) -> dict | None:
+        """One summary of the backbones used, in the order they were first used (None: no backbone)."""
+        from cfa.metrics.backbones import combined_provenance
+
+        used = [prov for _, prov in self._backbones.values()]
+        return combined_provenance(*used) if used else None
+
+
+def default_metrics(params: dict, dataset: str, kind: str) -> list[str]:
+    """The metrics of the params.yaml table that lists `dataset`; with none, every metric for its kind."""
+    from cfa.metrics import METRICS
+
+    for table in (params.get("tables") or {}).values():
+        if dataset in table["datasets"]:
+            return list(table["metrics"])
+    return [n for n in METRICS if metric_class(n).kinds is None or kind in metric_class(n).kinds]
+
+
+def check_metrics(names: list[str], kind: str) -> list:
+    """The metric objects for `names`, each checked against the dataset kind."""
+    metrics = [metric_class(n)() for n in names]
+    for m in metrics:
+        if m.kinds is not None and kind not in m.kinds:
+            raise UserError(f"metric {m.name!r} applies to {' or '.join(m.kinds)} datasets, not to a "
+                            f"{kind!r} dataset; remove it from the table's metrics")
+    return metrics
+
+
+def evaluate(generate, data: str | Path, metric_names: list[str], *, settings: dict, pretrained: bool,
+             seed: int, device, stats_path: str | Path | None = None, trained_on_sha256: str | None = None,
+             progress: bool = True) -> tuple[dict, TestSet]:
+    """(record, test protocol): the record holds `values` (every metric's headline numbers), one
+    detail block per metric, `counts`, the `data` description, metric extras and `backbones`."""
+    testset = open_testset(data, settings, seed, progress)
+    metrics = check_metrics(list(metric_names), testset.kind)
+    context = EvalContext(generate, testset, pretrained=pretrained, seed=seed, device=device,
+                          stats_path=stats_path, progress=progress)
+    results: list[tuple[str, MetricResult]] = [(m.name, m.compute(context)) for m in metrics]
+    record: dict = {"values": {}}
+    for _, result in results:
+        record["values"].update(result.values)
+    for name, result in results:
+        if result.detail is not None:
+            record[name] = result.detail
+    counts: dict = {}
+    for _, result in results:
+        counts.update(result.counts)
+    record["counts"] = {**counts, **testset.counts()}
+    record["data"] = {**testset.describe(), "trained_on_sha256": trained_on_sha256}
+    for _, result in results:
+        record.update(result.extras)
+    record["backbones"] = context.backbones_provenance()
+    return record, testset
