@@ -1,4 +1,7 @@
-"""Networks with and without atoms: shapes at 64 and 256, gradients, seeding, builders, continuity."""
+"""Networks with and without atoms: shapes at 64 and 256, gradients, seeding, builders, continuity.
+
+The label-only (cGAN) networks are tested in test_cgan_networks.py.
+"""
 
 import copy
 from pathlib import Path
@@ -11,9 +14,9 @@ from cfa.atoms import AtomSpec
 from cfa.continuity import measure_continuity
 from cfa.errors import UserError
 from cfa.layers import AtomConv2d
-from cfa.networks import (BasisResnetGenerator, LabelConditionalGenerator, LabelProjectionDiscriminator,
-                          PatchDiscriminator, ResnetGenerator, build_cyclegan, build_cyclegan_from_params,
-                          build_discriminator, build_generator, init_weights)
+from cfa.networks import (AtomLabelGenerator, BasisResnetGenerator, PatchDiscriminator, ResnetGenerator,
+                          build_cyclegan, build_cyclegan_from_params, build_discriminator, build_generator,
+                          init_weights)
 
 SPEC = AtomSpec(n_atoms=4, kernel_size=3)
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,7 +77,7 @@ def test_same_seed_same_outputs():
     for _ in range(2):
         torch.manual_seed(123)
         gens = [ResnetGenerator(ngf=4, n_blocks=2, atoms=SPEC), BasisResnetGenerator(ngf=4, n_blocks=1, n_atoms=4),
-                LabelConditionalGenerator(z_dim=8, ngf=4, size=32, atoms=SPEC)]
+                AtomLabelGenerator(z_dim=8, ngf=4, size=32, n_atoms=SPEC.n_atoms, kernel_size=SPEC.kernel_size)]
         x, z = _images(2, 32), torch.randn(2, 8)
         outs.append([gens[0](x, torch.tensor([0.2, 0.5])), gens[1](x, torch.tensor([0.2, 0.5])),
                      gens[2](z, torch.tensor([0.2, 0.5]))])
@@ -93,30 +96,6 @@ def test_cyclegan_shapes(size, batch):
     rec_a = nets.G_B(fake_b, t)
     assert fake_b.shape == rec_a.shape == x.shape
     assert nets.D_A(fake_b).shape == nets.D_B(rec_a).shape == (batch, 1, size // 8 - 2, size // 8 - 2)
-
-
-@pytest.mark.parametrize("size,batch", [(64, 2), (256, 1)])
-@pytest.mark.parametrize("atoms", [None, SPEC])
-def test_cgan_shapes(size, batch, atoms):
-    torch.manual_seed(0)
-    gen = LabelConditionalGenerator(z_dim=8, out_channels=3, ngf=4, size=size, atoms=atoms, alpha=2.0)
-    disc = LabelProjectionDiscriminator(in_channels=3, ndf=4, size=size)
-    label = torch.rand(max(batch, 2))
-    y = gen(torch.randn(max(batch, 2), 8), label)  # BatchNorm in training mode needs 2 samples
-    assert y.shape == (max(batch, 2), 3, size, size)
-    assert disc(y, label).shape == (max(batch, 2),)
-    if atoms is not None:
-        assert gen.atom_generator.n_layers == len(gen.convs) and gen.nfe > 0
-
-
-def test_cgan_label_reaches_atoms_through_alpha():
-    torch.manual_seed(0)
-    gen = LabelConditionalGenerator(z_dim=8, ngf=4, size=16, atoms=SPEC, alpha=0.0).eval()
-    z = torch.randn(2, 8)
-    with torch.no_grad():
-        assert torch.equal(gen(z, torch.tensor([0.1, 0.1])), gen(z, torch.tensor([0.9, 0.9])))
-        gen.alpha = 1.0
-        assert (gen(z, torch.tensor([0.1, 0.1])) - gen(z, torch.tensor([0.9, 0.9]))).abs().max() > 1e-5
 
 
 @pytest.mark.parametrize("size,batch", [(64, 2), (256, 1)])
