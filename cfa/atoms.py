@@ -69,13 +69,31 @@ class AtomSpec:
         return asdict(self)
 
 
-def _group_count(channels: int, max_groups: int = 32) -> int:
-    """The largest divisor of `channels` not above `max_groups`.
+OFFICIAL_MAX_GROUPS = 36
 
-    torchdiffeq's examples use GroupNorm(min(32, C), C), which fails for the authors' 648 channels
-    (648 is not a multiple of 32); the largest valid divisor keeps groups close to that intent.
+
+def group_count(channels: int, max_groups: int = OFFICIAL_MAX_GROUPS) -> int:
+    """GroupNorm groups for the ODE state: the official `min(36, C)`, or a fallback where it fails.
+
+    The authors' ODE function normalises with `nn.GroupNorm(min(36, dim), dim)`
+    (seunghyunni/ECE570_final_project @ b6bc761, models/DCF.py line 31, `norm`) on the state seen
+    as (1, C, 1, 1): 36 groups of 18 numbers for the paper's C = 648 = 9 blocks x 8 atoms x 3 x 3.
+    That rule works only where C is a multiple of 36 above 36 (with 8 atoms of 3x3 every block
+    count gives a multiple of 72, so it always works there). Elsewhere the official code raises:
+    GroupNorm(36, C) rejects a C that 36 does not divide (e.g. C = 45: 5 atoms of 3x3 in one block;
+    C = 400: 16 atoms of 5x5), and for C <= 36 every group holds one number, which PyTorch refuses
+    to normalise ("Expected more than 1 value per channel"; a one-number group would normalise to 0
+    anyway). Our documented fallback for those sizes: the largest divisor of C not above 36 that
+    leaves at least 2 numbers per group (45 -> 15, 400 -> 25, 36 -> 18, 37 -> 1). Wherever the
+    official code runs, the result is its `min(36, C)`.
     """
-    for g in range(min(max_groups, channels), 0, -1):
+    channels = int(channels)
+    if channels < 2:
+        raise UserError(f"the authors' ODE function needs a state of at least 2 numbers "
+                        f"(n_layers x n_atoms x kernel_size^2), got {channels}")
+    if channels > max_groups and channels % max_groups == 0:
+        return max_groups  # the official rule
+    for g in range(min(max_groups, channels // 2), 0, -1):
         if channels % g == 0:
             return g
     return 1
@@ -84,8 +102,11 @@ def _group_count(channels: int, max_groups: int = 32) -> int:
 class _ConcatLinear(nn.Module):
     """A 1x1 convolution on a (B, C, 1, 1) state with t appended as one constant channel.
 
-    On a 1x1 spatial map a 1x1 conv is a Linear layer; we keep the (C+1 -> C) weight layout of the
-    authors' ConcatConv2d and compute it as a matmul.
+    On a 1x1 spatial map a 1x1 conv is a Linear layer; we keep the (C+1 -> C) weight shape of the
+    authors' ConcatConv2d (models/DCF.py lines 37-50) and compute it as a matmul. The official
+    layer puts t FIRST (`cat([t, x])`, DCF.py line 49); ours puts it LAST. The two are the same
+    function once the weight's t column is moved: official[:, 0] == ours[:, -1] and
+    official[:, 1:] == ours[:, :-1] (docs/fidelity.md; tests/test_official_fidelity.py maps it).
     """
 
     def __init__(self, dim_in: int, dim_out: int):
@@ -97,11 +118,16 @@ class _ConcatLinear(nn.Module):
 
 
 class AuthorsODEFunc(nn.Module):
-    """f(D, t) = GN(conv_t(Sigmoid(GN(conv_t(Sigmoid(GN(D))))))), state (B, C) seen as (B, C, 1, 1)."""
+    """f(D, t) = GN(conv_t(Sigmoid(GN(conv_t(Sigmoid(GN(D))))))), state (B, C) seen as (B, C, 1, 1).
+
+    The official `ODEfunc` (models/DCF.py lines 53-75). GroupNorm groups follow `group_count`
+    (36 for the paper's 648-number state, as DCF.py line 31); its affine parameters keep PyTorch's
+    defaults (weight 1, bias 0), which the official `init_net` does not touch either.
+    """
 
     def __init__(self, dim: int):
         super().__init__()
-        groups = _group_count(dim)
+        groups = group_count(dim)
         self.norm1 = nn.GroupNorm(groups, dim)
         self.conv1 = _ConcatLinear(dim, dim)
         self.norm2 = nn.GroupNorm(groups, dim)
@@ -204,7 +230,9 @@ class AtomGenerator(nn.Module):
         self.method, self.rtol, self.atol, self.adjoint = method, float(rtol), float(atol), bool(adjoint)
         self.ode_func_name = ode_func
         self.dim = self.n_layers * self.n_atoms * self.kernel_size ** 2
-        self.initial_atoms = nn.Parameter(torch.randn(self.dim))  # D(t0), N(0,1) as the authors
+        # D(t0) ~ N(0, 1): official `random_vec` (models/DCF.py lines 135 and 147, std = 1.0); the
+        # official init_net leaves it alone (its module's class name has no "Conv"), so does ours.
+        self.initial_atoms = nn.Parameter(torch.randn(self.dim))
         self.func = AuthorsODEFunc(self.dim) if ode_func == "authors" else MLPODEFunc(self.dim)
         self.nfe = 0
 
@@ -303,5 +331,6 @@ class AtomGenerator(nn.Module):
                 f"atol={self.atol}, adjoint={self.adjoint}, batching={self.batching!r}")
 
 
-__all__ = ["AtomSpec", "AtomGenerator", "BATCHING_MODES", "AuthorsODEFunc", "MLPODEFunc", "ODE_FUNCS", "ODE_METHODS"]
+__all__ = ["AtomSpec", "AtomGenerator", "BATCHING_MODES", "AuthorsODEFunc", "MLPODEFunc", "ODE_FUNCS", "ODE_METHODS",
+           "OFFICIAL_MAX_GROUPS", "group_count"]
 

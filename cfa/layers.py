@@ -137,8 +137,14 @@ def _default_impl(x: torch.Tensor) -> str:
 class AtomConv2d(nn.Module):
     """Conv2d with per-sample filters F_b = A . D_b; `layer(x, atoms)`, atoms (B, m, k, k).
 
-    `coefficients` A has shape (out, in, m), initialised N(0, 1/sqrt(in)) as the authors did.
-    `impl` selects the (exact) computation strategy; "auto" chooses by device.
+    `coefficients` A has shape (out, in, m), drawn N(0, 1/sqrt(in)) here as the official
+    constructor does (`Conv_DCFre.reset_parameters`, models/DCF.py lines 303-305). That is not the
+    value training starts from: the official `init_net` then re-draws the weight of every module
+    whose class name contains "Conv", `Conv_DCFre` included, as N(0, 0.02) (models/networks.py
+    lines 44-49 and 91); `cfa.networks.init_weights` does the same to A, so a trained model starts
+    with std 0.02. The filter is F = einsum('oim,mkl->oikl', A, D), the official
+    einsum('cvb,bkl->cvkl') (DCF.py line 314). `impl` selects the (exact) computation strategy;
+    "auto" chooses by device.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, n_atoms: int, stride=1, padding=0,
@@ -171,7 +177,11 @@ class AtomConv2d(nn.Module):
 
 
 class AtomConvTranspose2d(nn.Module):
-    """ConvTranspose2d with per-sample filters F_b = A . D_b; A has shape (in, out, m)."""
+    """ConvTranspose2d with per-sample filters F_b = A . D_b; A has shape (in, out, m).
+
+    Not in the official code (its atoms only feed plain convs). A is drawn N(0, 1/sqrt(in)) here and
+    re-drawn N(0, gain) by `cfa.networks.init_weights`, the rule init_net applies to every "Conv".
+    """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, n_atoms: int, stride=1, padding=0,
                  output_padding=0, bias: bool = True, impl: str = "mix_first"):

@@ -150,17 +150,24 @@ def test_build_errors_name_the_key():
         build_generator(bad)
 
 
-def test_init_weights_keeps_atom_inits():
+def test_init_weights_follows_the_official_init_net():
+    # Official init_net (models/networks.py lines 44-62): every "Conv"/"Linear" weight N(0, 0.02),
+    # the decomposed conv's A included; BatchNorm N(1, 0.02); D(t0) and GroupNorm untouched.
     torch.manual_seed(0)
-    gen = ResnetGenerator(ngf=8, n_blocks=2, atoms=SPEC)
-    coeffs = [b.conv1.coefficients.detach().clone() for b in gen.blocks]
+    gen = ResnetGenerator(ngf=16, n_blocks=3, atoms=AtomSpec(n_atoms=8, kernel_size=3))
     d0 = gen.atom_generator.initial_atoms.detach().clone()
+    gn = gen.atom_generator.func.norm1
     init_weights(gen, gain=0.02)
-    for block, before in zip(gen.blocks, coeffs):
-        assert torch.equal(block.conv1.coefficients, before)
+    coeffs = torch.cat([b.conv1.coefficients.detach().flatten() for b in gen.blocks])
+    # 3 x 64 x 64 x 8 = 98304 draws: the std's sampling error is about 0.02 / sqrt(2 n) = 5e-5.
+    assert abs(coeffs.std().item() - 0.02) < 5e-4 and abs(coeffs.mean().item()) < 5e-4
     assert torch.equal(gen.atom_generator.initial_atoms, d0)
+    assert abs(d0.std().item() - 1) < 0.1  # D(t0) ~ N(0, 1), 216 numbers
+    assert torch.equal(gn.weight, torch.ones_like(gn.weight)) and torch.equal(gn.bias, torch.zeros_like(gn.bias))
+    linear = gen.atom_generator.func.conv1.linear
+    assert abs(linear.weight.std().item() - 0.02) < 0.002 and torch.equal(linear.bias, torch.zeros_like(linear.bias))
     plain = gen.blocks[0].conv2.weight
-    assert abs(plain.std().item() - 0.02) < 0.004
+    assert abs(plain.std().item() - 0.02) < 0.002
     bn = gen.blocks[0].norm1
     assert abs(bn.weight.mean().item() - 1) < 0.02 and torch.equal(bn.bias, torch.zeros_like(bn.bias))
 

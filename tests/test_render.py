@@ -12,10 +12,12 @@ import numpy as np
 import pytest
 import trimesh
 
+from cfa.datasets.rotation import RotationPairs
 from cfa.errors import UserError
 from cfa.io import sha256_file
 from cfa.render import parse_angles, procedural_object, render_rotation_set, split_codes
 from cfa.render import renderer as renderer_module
+from cfa.render.renderer import default_split
 
 SIZE = 32
 REPO = Path(__file__).resolve().parents[1]
@@ -172,12 +174,58 @@ def test_parity_split_file(tmp_path):
     assert attrs["split_rule"] == "parity" and result.manifest["counts"]["train"] == 6
 
 
-def test_split_without_train_angles_warns(tmp_path):
-    # 1-deg angles all have an even last decimal: parity puts every angle below 90 in test.
-    with pytest.warns(UserWarning, match=r"--split parity leaves no train angles in --angles 0:360:45"):
-        result = render_rotation_set(tmp_path / "t.h5", source="procedural", category="car", models=1,
-                                     angles="0:360:45", size=16, progress=False)
-    assert result.manifest["counts"]["train"] == 0 and result.manifest["counts"]["test"] == 2
+@pytest.mark.parametrize("angles,rule", [
+    ("0.1:90:0.1", "parity"),   # RC-49: odd last decimal = train
+    ("0:90:2.5", "parity"),     # 2.5, 7.5, ... odd; 0, 5, ... even
+    ("0:90:0.5", "parity"),
+    ("0:90:5", "grid:10"),      # every angle has an even last decimal: parity would train on nothing
+    ("0:360:1", "grid:2"),
+    ("0:360:45", "grid:90"),
+    ("0:90:0.2", "grid:0.4"),
+    ("0:90:0.05", "grid:0.1"),  # off the 0.1 grid
+])
+def test_default_split_is_chosen_from_the_angle_grid(angles, rule):
+    values = parse_angles(angles)
+    assert default_split(values) == rule
+    codes = split_codes(values, rule)
+    assert (codes == 0).any() and (codes == 1).any()
+
+
+def test_default_split_fails_with_the_fix_where_no_rule_fits():
+    # Odd whole degrees: parity sees only even last decimals, grid:4 no multiple of 4.
+    with pytest.raises(UserError, match=r"--split grid:STEP.*--angles 0:90:2 with --split grid:4"):
+        default_split(parse_angles("1:90:2"))
+    with pytest.raises(UserError, match="at least two"):
+        default_split(parse_angles("90:180:5"))
+
+
+def test_explicit_split_without_train_angles_fails_before_rendering(tmp_path):
+    # 0 and 45 deg have an even last decimal: parity puts every angle below 90 in test.
+    with pytest.raises(UserError, match=r"--split parity leaves no train angles in --angles 0:360:45.*"
+                                        r"Use --split grid:90"):
+        render_rotation_set(tmp_path / "t.h5", source="procedural", category="car", models=1,
+                            angles="0:360:45", size=16, split="parity", progress=False)
+    with pytest.raises(UserError, match="--split grid:4 leaves no train angles"):
+        render_rotation_set(tmp_path / "t.h5", source="procedural", category="car", models=1,
+                            angles="1:90:2", size=16, split="grid:4", progress=False)
+    assert not (tmp_path / "t.h5").exists() and not (tmp_path / "t.json").exists()
+
+
+def test_default_split_render_has_train_rows_and_records_its_rule(tmp_path):
+    # The natural first command (issue 12): 5-deg angles, no --split. cfa train needs train rows.
+    result = render_rotation_set(tmp_path / "x.h5", source="procedural", category="chair", models=2,
+                                 angles="0:90:5", size=16, progress=False)
+    data, attrs = read(result.path)
+    assert attrs["split_rule"] == "grid:10" and attrs["kind"] == "rotation"
+    assert result.manifest["params"]["split"] == "grid:10" and result.manifest["params"]["split_auto"] is True
+    assert result.manifest["counts"]["train"] == 18 and result.manifest["counts"]["test"] == 18
+    train_angles = sorted({float(a) for a in data["labels"][data["split"] == 0]})
+    assert train_angles == [float(a) for a in range(0, 90, 10)]
+    pairs = RotationPairs(result.path, split="train")
+    assert len(pairs) == 18
+    explicit = render_rotation_set(tmp_path / "p.h5", source="procedural", category="chair", models=1,
+                                   angles="0:10:2.5", size=16, split="grid:5", progress=False)
+    assert explicit.manifest["params"]["split_auto"] is False
 
 
 # ---- mesh sources ---------------------------------------------------------------------------

@@ -66,15 +66,25 @@ def build_discriminator(model_params: dict, in_channels: int = 6) -> PatchDiscri
 
 
 def init_weights(net: nn.Module, gain: float = 0.02) -> nn.Module:
-    """pix2pix "normal" init: conv / linear weights N(0, gain), BatchNorm weights N(1, gain), biases 0.
+    """The official pix2pix "normal" init, module by module as the authors' `init_net` does it.
 
-    Atom coefficients A (N(0, 1/sqrt(in))) and D(t0) (N(0, 1)) keep the authors' own inits: they are
-    parameters of AtomConv2d / AtomGenerator, never of the nn.Conv/Linear modules touched here.
-    The ODE function's 1x1 convs are ordinary layers and get the normal init, as in the authors'
-    code where init_net walked the whole generator.
+    seunghyunni/ECE570_final_project @ b6bc761, models/networks.py lines 44-62 (`init_weights`,
+    applied to the whole generator by `define_G` -> `init_net`, lines 68-74 and 91): every module
+    whose class name contains "Conv" or "Linear" and has a `weight` gets weight ~ N(0, gain) and
+    bias 0; every BatchNorm2d gets weight ~ N(1, gain), bias 0; everything else keeps its own init.
+    Consequences we reproduce:
+    - The atom coefficients A: the official decomposed conv is the class `Conv_DCFre` (its A is
+      called `weight`), so init_net re-draws A ~ N(0, gain) (std 0.02), replacing the constructor's
+      N(0, 1/sqrt(in)). Our AtomConv2d / AtomConvTranspose2d get the same: A ~ N(0, gain), bias 0.
+    - The ODE function's 1x1 layers (official `ConcatConv2d._layer`, an nn.Conv2d; ours nn.Linear):
+      weight ~ N(0, gain), bias 0.
+    - Untouched, as in the official code: D(t0) ~ N(0, 1) (`random_vec`, a parameter of a module
+      with no "Conv" in its class name), GroupNorm affine (PyTorch default weight 1, bias 0),
+      InstanceNorm (no affine).
     """
     for module in net.modules():
         if isinstance(module, (AtomConv2d, AtomConvTranspose2d)):
+            nn.init.normal_(module.coefficients, 0.0, gain)
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
         elif isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d, nn.Linear)):

@@ -73,7 +73,67 @@ def split_codes(angles: list[Decimal], rule: str) -> np.ndarray:
             if a < 90:
                 codes[i] = 0 if a % step == 0 else 1
         return codes
-    raise UserError(f"--split {rule!r}: choose parity or grid:STEP (e.g. grid:5)")
+    raise UserError(f"--split {rule!r}: choose parity, grid:STEP (e.g. grid:5) or auto")
+
+
+AUTO_SPLIT = "auto"
+
+
+def _degrees(value: Decimal) -> str:
+    """A Decimal of degrees as written in a split rule: 10, 0.2, 2.5 (never 1E+1)."""
+    return str(int(value)) if value == value.to_integral_value() else format(value.normalize(), "f")
+
+
+def _split_summary(rule: str) -> str:
+    return ("angle < 90 with an odd last decimal" if rule == "parity"
+            else f"angle < 90 and a multiple of {rule[5:]} deg")
+
+
+def default_split(angles: list[Decimal]) -> str:
+    """The split rule `cfa render` uses when none is given: chosen from the angle grid.
+
+    - `parity` (CcGAN's RC-49 rule) when every angle lies on the 0.1 deg grid and the angles below
+      90 have both odd and even last decimals (0.1:90:0.1, 0:90:0.5, 0:90:2.5);
+    - otherwise `grid:S` with S twice the angle step, when that leaves both train and test angles
+      below 90 (0:90:5 -> grid:10: train 0, 10, ..., 80; test 5, 15, ..., 85).
+    A grid for which neither works (e.g. 1:90:2, whose odd angles are no multiples of 4) is a
+    UserError that names the fix, so a default render never yields a set with no training rows.
+    """
+    below = [a for a in angles if a < 90]
+    if len(below) < 2:
+        raise UserError(f"--angles gives {len(below)} angle(s) below 90 deg; a train/test split needs at least "
+                        f"two (train on some, test on the others), e.g. --angles 0:90:5")
+    if all(a * 10 == (a * 10).to_integral_value() for a in angles):
+        if {int(a * 10) % 2 for a in below} == {0, 1}:
+            return "parity"
+    step = angles[1] - angles[0]
+    rule = f"grid:{_degrees(2 * step)}"
+    codes = split_codes(angles, rule)
+    if (codes == 0).any() and (codes == 1).any():
+        return rule
+    raise UserError(f"cannot choose a default train/test split for angles {_degrees(angles[0])}, "
+                    f"{_degrees(angles[1])}, ...: neither parity (odd last decimal = train) nor {rule} "
+                    f"(multiples of {_degrees(2 * step)} deg = train) leaves both train and test angles below 90. "
+                    f"Give --split grid:STEP where some of your angles are multiples of STEP and others are "
+                    f"not (e.g. start the angles at 0: --angles 0:90:{_degrees(step)} with --split {rule})")
+
+
+def resolve_split(angles: list[Decimal], rule: str, angles_spec: str) -> tuple[str, np.ndarray]:
+    """(rule, per-angle codes) for `rule`, or for `default_split` when rule is "auto".
+
+    A rule that leaves no train angle below 90 is a UserError here, at render time: a set without
+    training rows makes `cfa train` fail later, far from the cause.
+    """
+    chosen = default_split(angles) if rule == AUTO_SPLIT else rule
+    codes = split_codes(angles, chosen)
+    if not (codes == 0).any():
+        try:
+            hint = f"--split {default_split(angles)}, what leaving --split out would choose"
+        except UserError:
+            hint = "--split grid:STEP with STEP such that some angles below 90 are multiples of STEP"
+        raise UserError(f"--split {chosen} leaves no train angles in --angles {angles_spec} (train = "
+                        f"{_split_summary(chosen)}), so `cfa train` could not use the set. Use {hint}")
+    return chosen, codes
 
 
 # ---------------------------------------------------------------------------------------------
@@ -314,9 +374,15 @@ class RenderResult:
 def render_rotation_set(out: str | os.PathLike, *, source: str, models: int, angles: str, size: int = 64,
                         root: str | os.PathLike | None = None, synset: str | None = None,
                         category: str | None = None, workers: int = 1, seed: int = 0,
-                        elevation_deg: float = DEFAULT_ELEVATION_DEG, split: str = "parity",
+                        elevation_deg: float = DEFAULT_ELEVATION_DEG, split: str = AUTO_SPLIT,
                         name: str | None = None, progress: bool = True) -> RenderResult:
-    """Render a rotation set into `out` (HDF5, layout in docs/DESIGN.md) plus its JSON manifest."""
+    """Render a rotation set into `out` (HDF5, layout in docs/DESIGN.md) plus its JSON manifest.
+
+    split: "parity", "grid:STEP", or "auto" (default): the rule `default_split` chooses from the
+    angle grid. The rule used is stored as `split_rule` in the HDF5 attrs and `params.split` in
+    the manifest (`params.split_auto` says whether it was chosen). A rule that leaves no train
+    angle below 90 deg raises UserError before anything is rendered.
+    """
     import h5py
     from tqdm import tqdm
 
@@ -329,16 +395,9 @@ def render_rotation_set(out: str | os.PathLike, *, source: str, models: int, ang
         raise UserError(f"--workers {workers}: need at least 1")
     category, synset = resolve_category(category, synset)
     angle_values = parse_angles(angles)
-    codes = split_codes(angle_values, split)
+    split_auto = split == AUTO_SPLIT
+    split, codes = resolve_split(angle_values, split, angles)
     selection: Selection = select_objects(source, models, root=root, synset=synset, category=category, seed=seed)
-    if not (codes == 0).any():
-        # Usually a mistake (e.g. 1-deg angles under the default parity rule, whose angles all
-        # have an even last decimal): say so before the render, not when training finds nothing.
-        import warnings
-        warnings.warn(f"--split {split} leaves no train angles in --angles {angles} (train = "
-                      f"{'angle < 90 with an odd last decimal' if split == 'parity' else 'angle < 90 on the grid'}); "
-                      f"the set can only be used for evaluation. To train on it, choose e.g. "
-                      f"--split grid:STEP with STEP a multiple of your angle step", UserWarning, stacklevel=2)
     specs = selection.objects
     n_obj, n_ang = len(specs), len(angle_values)
     n_rows = n_obj * n_ang
@@ -382,7 +441,8 @@ def render_rotation_set(out: str | os.PathLike, *, source: str, models: int, ang
               "unused": int((split_rows == 2).sum())}
     params = {"source": source, "root": None if root is None else str(root), "synset": synset,
               "category": category_attr or None, "models": models, "angles": angles, "size": size,
-              "workers": workers, "seed": seed, "elevation_deg": float(elevation_deg), "split": split}
+              "workers": workers, "seed": seed, "elevation_deg": float(elevation_deg), "split": split,
+              "split_auto": split_auto}
     manifest = write_manifest(
         out, dataset=name or out.stem, source=source, params=params, counts=counts,
         skipped=selection.skipped, seconds=seconds,

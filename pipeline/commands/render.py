@@ -31,6 +31,8 @@ Examples:
   # RA-20: 20 airplanes, 0..359.9 deg (3600 angles), 2 worker processes
   cfa render --source shapenet --root data/raw/ShapeNetCore.v2 --category airplane --models 20 \\
       --angles 0:360:0.1 --size 64 --workers 2 --name RA-20 --out data/paper/RA-20.h5
+  # no --split: chosen from the angle grid (here grid:10: train 0, 10, ..., 80; test 5, ..., 85)
+  cfa render --source procedural --category chair --models 2 --angles 0:90:5 --size 32 --out x.h5
   # your own meshes, unseen-angle split (train on multiples of 5 deg)
   cfa render --source folder --root my_meshes/ --models 10 --angles 0:90:1 --size 128 \\
       --split grid:5 --out data/custom/mine.h5
@@ -41,7 +43,7 @@ Examples:
   cfa render --dataset RA-20 --set profile=demo --out data/demo/rotation/RA-20.h5
 """
 
-DEFAULTS = {"workers": 1, "seed": 0, "elevation": 20.0, "split": "parity"}
+DEFAULTS = {"workers": 1, "seed": 0, "elevation": 20.0, "split": "auto"}
 
 
 def add_arguments(p) -> None:
@@ -75,8 +77,11 @@ def add_arguments(p) -> None:
                    help=f"camera elevation above the horizon in degrees, as in RC-49 (default: {DEFAULTS['elevation']})")
     p.add_argument("--split", metavar="RULE",
                    help="train/test rule over angles < 90 deg: 'parity' (odd last decimal = train, even "
-                        "= test; CcGAN RC-49) or 'grid:STEP' (multiples of STEP = train, the rest = test); "
-                        f"angles >= 90 are unused (default: {DEFAULTS['split']})")
+                        "= test; CcGAN RC-49), 'grid:STEP' (multiples of STEP = train, the rest = test), or "
+                        "'auto': parity where the angles below 90 have both odd and even last decimals, "
+                        "else grid: twice the angle step (0:90:5 -> grid:10); angles >= 90 are unused. A "
+                        "rule that leaves no train angle is an error. The rule used is recorded as "
+                        f"split_rule (default: {DEFAULTS['split']})")
     p.add_argument("--name", help="dataset name in the manifest (default: --dataset, else the output file stem)")
     p.add_argument("--out", required=True, metavar="FILE.h5",
                    help="output HDF5 file; the manifest is written beside it as FILE.json")
@@ -127,6 +132,8 @@ def run(args) -> int:
         elevation_deg=o["elevation"], split=o["split"], name=o.get("name"), progress=not args.no_progress)
     m = result.manifest
     skipped = f", {len(m['skipped'])} meshes skipped (see manifest)" if m["skipped"] else ""
+    split = m["params"]["split"] + (" (chosen from the angle grid)" if m["params"]["split_auto"] else "")
     print(f"wrote {result.path}: {m['counts']['images']} images of {m['counts']['objects']} objects "
-          f"in {m['seconds']:.1f} s ({m['images_per_second']} img/s){skipped}")
+          f"in {m['seconds']:.1f} s ({m['images_per_second']} img/s), split {split}: "
+          f"{m['counts']['train']} train, {m['counts']['test']} test{skipped}")
     return 0
