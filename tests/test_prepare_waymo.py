@@ -111,15 +111,82 @@ def test_camera_and_every(waymo_root, tmp_path):
         np.testing.assert_allclose(f["images"][2:4, 0, 4, 4], [255 - 40] * 2, atol=2)
 
 
-def test_missing_column_is_named(tmp_path, capsys):
-    root = tmp_path / "bad"
-    _write_segment(root, "seg", "Day", "location_sf", 20, 10, drop_column="[CameraImageComponent].image")
-    with pytest.raises(UserError, match=r"missing column '\[CameraImageComponent\]\.image'"):
-        prepare_waymo(root, tmp_path / "x.h5", progress=False)
+def test_file_without_the_image_column_is_skipped_and_reported(tmp_path, capsys):
+    root = tmp_path / "training"
+    _write_segment(root, "seg_a", "Night", "location_sf", 6, 200)
+    _write_segment(root, "seg_b", "Day", "location_sf", 20, 100, drop_column="[CameraImageComponent].image")
+    manifest = prepare_waymo(root, tmp_path / "x.h5", size=8, progress=False)
+    reasons = {s["path"]: s["reason"] for s in manifest["skipped"]}
+    assert reasons["camera_image/seg_b.parquet"].startswith("missing column '[CameraImageComponent].image'")
+    with h5py.File(tmp_path / "x.h5") as f:
+        assert {s.decode() for s in f["segments"][:]} == {"seg_a"}
+    # When no file has it, the run fails and says why.
+    bad = tmp_path / "bad"
+    _write_segment(bad, "seg", "Day", "location_sf", 20, 10, drop_column="[CameraImageComponent].image")
+    with pytest.raises(UserError, match=r"no frames.*missing column '\[CameraImageComponent\]\.image'"):
+        prepare_waymo(bad, tmp_path / "y.h5", progress=False)
+    assert not (tmp_path / "y.h5").exists()
     rc = main(["prepare", "waymo", "--root", str(tmp_path / "nope"), "--out", str(tmp_path / "x.h5")])
     err = capsys.readouterr().err
     assert rc == 2 and "waymo.com/open" in err and "Traceback" not in err
-    assert not (tmp_path / "x.h5").exists()
+
+
+@pytest.fixture
+def v2_root(tmp_path):
+    """The download's own layout: <root>/{training,validation,testing}/{camera_image,stats}/."""
+    root = tmp_path / "waymo_v2"
+    _write_segment(root / "training", "seg_train_night", "Night", "location_sf", 6, 200)
+    _write_segment(root / "training", "seg_train_day", "Day", "location_phx", 20, 100)
+    _write_segment(root / "validation", "seg_val_dawn", "Dawn/Dusk", "location_sf", 13, 40)
+    _write_segment(root / "testing", "seg_test_day", "Day", "location_sf", 20, 120, frames=2)
+    return root
+
+
+def _segments(path):
+    with h5py.File(path) as f:
+        return [s.decode() for s in f["segments"][:]], dict(f.attrs)
+
+
+def test_v2_root_reads_the_chosen_split(v2_root, tmp_path):
+    manifest = prepare_waymo(v2_root, tmp_path / "train.h5", size=8, progress=False)
+    segments, attrs = _segments(tmp_path / "train.h5")
+    assert segments == ["seg_train_day"] * 4 + ["seg_train_night"] * 4
+    assert attrs["kind"] == "unpaired-with-label" and attrs["split"] == "training"
+    assert manifest["params"]["split"] == "training" and manifest["source"] == str(v2_root / "training")
+    assert manifest["counts"]["segments"] == 2
+
+    prepare_waymo(v2_root, tmp_path / "val.h5", split="validation", size=8, progress=False)
+    segments, attrs = _segments(tmp_path / "val.h5")
+    assert segments == ["seg_val_dawn"] * 4 and attrs["split"] == "validation"
+
+    # a split folder given as the root still works, and is the same data as root + split
+    prepare_waymo(v2_root / "training", tmp_path / "same.h5", size=8, progress=False)
+    with h5py.File(tmp_path / "train.h5") as a, h5py.File(tmp_path / "same.h5") as b:
+        np.testing.assert_array_equal(a["images"][:], b["images"][:])
+        assert b.attrs["split"] == "training"
+
+
+def test_v2_root_bad_splits(v2_root, tmp_path):
+    import shutil
+
+    with pytest.raises(UserError, match=r"training split folder but --split is testing"):
+        prepare_waymo(v2_root / "training", tmp_path / "x.h5", split="testing", progress=False)
+    with pytest.raises(UserError, match="unknown Waymo split 'train'"):
+        prepare_waymo(v2_root, tmp_path / "x.h5", split="train", progress=False)
+    shutil.rmtree(v2_root / "training")
+    with pytest.raises(UserError, match=r"has no training/ folder \(it has validation/, testing/\)"):
+        prepare_waymo(v2_root, tmp_path / "x.h5", progress=False)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="neither a v2 root"):
+        prepare_waymo(tmp_path / "empty", tmp_path / "x.h5", progress=False)
+
+
+def test_cli_v2_root_with_split(v2_root, tmp_path):
+    out = tmp_path / "cli.h5"
+    assert main(["prepare", "waymo", "--root", str(v2_root), "--split", "testing", "--size", "8",
+                 "--no-progress", "--out", str(out)]) == 0
+    segments, attrs = _segments(out)
+    assert segments == ["seg_test_day"] * 2 and attrs["split"] == "testing"
 
 
 def test_truncated_parquet_download_is_skipped_and_reported(tmp_path):

@@ -1,7 +1,9 @@
 """Waymo Open Dataset v2 (parquet): camera frames with time-of-day domains, no TensorFlow.
 
-Layout of one split (e.g. `training/`): `camera_image/<segment>.parquet` with the frames of the five
-cameras as JPEG bytes, and `stats/<segment>.parquet` with per-frame statistics. The two are joined
+The v2 download is a root with one folder per split, `training/`, `validation/` and `testing/`;
+ROOT may be that root (pick the split with `split`, default training) or one split folder. Layout
+of one split: `camera_image/<segment>.parquet` with the frames of the five cameras as JPEG bytes,
+and `stats/<segment>.parquet` with per-frame statistics. The two are joined
 on `key.segment_context_name`. Segments are processed one at a time and, within a segment, the
 camera file is read in record batches, so memory stays at one batch of JPEGs whatever the split.
 
@@ -27,10 +29,12 @@ from cfa.errors import UserError
 from cfa.io import atomic_output, write_manifest
 
 URL = "https://waymo.com/open/download/"
-LAYOUT = ("ROOT is one v2 split folder holding camera_image/<segment>.parquet and "
-          "stats/<segment>.parquet, e.g. data/raw/waymo_v2/training/camera_image/"
-          "10017090168044687777_6380_000_6400_000.parquet (gsutil cp from "
-          "gs://waymo_open_dataset_v_2_0_1/training/{camera_image,stats})")
+SPLITS = ("training", "validation", "testing")
+LAYOUT = ("ROOT is the v2 root holding training/, validation/ and/or testing/ (choose with --split, "
+          "default training), or one split folder itself; a split folder holds "
+          "camera_image/<segment>.parquet and stats/<segment>.parquet, e.g. data/raw/waymo_v2/training/"
+          "camera_image/10017090168044687777_6380_000_6400_000.parquet (gsutil cp -r "
+          "gs://waymo_open_dataset_v_2_0_1/training/{camera_image,stats} data/raw/waymo_v2/training/)")
 
 SEGMENT = "key.segment_context_name"
 TIMESTAMP = "key.frame_timestamp_micros"
@@ -82,18 +86,51 @@ def _open_parquet(path: Path, root: Path, skipped: list[dict]):
                         "reason": f"unreadable parquet: {type(e).__name__}: {e}"})
         return None
 
-def _check_columns(path: Path, names: list[str], required: tuple[str, ...], component: str) -> None:
-    missing = [c for c in required if c not in names]
+def _has_columns(path: Path, parquet, required: tuple[str, ...], component: str, root: Path,
+                 skipped: list[dict]) -> bool:
+    """True when the file has every required column; else the reason is recorded in `skipped`."""
+    missing = [c for c in required if c not in parquet.schema_arrow.names]
     if missing:
-        raise UserError(f"{path}: missing column {missing[0]!r} (all missing: {missing}); a Waymo v2 "
-                        f"{component} parquet file has {list(required)}. Is ROOT a v2 split folder "
-                        f"(not v1 TFRecords)? See {URL}")
+        skipped.append({"path": str(path.relative_to(root)),
+                        "reason": f"missing column {missing[0]!r} (all missing: {missing}); a Waymo v2 "
+                                  f"{component} parquet file has {list(required)}"})
+    return not missing
+
+
+def _is_split_folder(folder: Path) -> bool:
+    return (folder / "camera_image").is_dir() or (folder / "stats").is_dir()
+
+
+def resolve_split_folder(root: str | Path, split: str | None = None) -> tuple[Path, str]:
+    """(the split folder to read, its split name) from a v2 root or a split folder.
+
+    A folder with camera_image/ or stats/ is a split folder and is read as it is; otherwise
+    ROOT/<split> (default training) is.
+    """
+    root = Path(root)
+    how = f"Download the Waymo Open Dataset v2 from {URL}; expected layout: {LAYOUT}"
+    if split is not None and split not in SPLITS:
+        raise UserError(f"unknown Waymo split {split!r}; choose one of {list(SPLITS)}")
+    if not root.is_dir():
+        raise UserError(f"Waymo raw folder not found: {root}. {how}")
+    if _is_split_folder(root):
+        if split is not None and root.name in SPLITS and root.name != split:
+            raise UserError(f"--root {root} is the {root.name} split folder but --split is {split}: give the "
+                            f"v2 root ({root.parent}) with --split {split}, or drop --split")
+        return root, root.name
+    split = split or "training"
+    if (root / split).is_dir():
+        return root / split, split
+    present = [s for s in SPLITS if (root / s).is_dir()]
+    if present:
+        raise UserError(f"Waymo v2 root {root} has no {split}/ folder (it has {', '.join(p + '/' for p in present)}); "
+                        f"choose one with --split, or download {split}. {how}")
+    raise UserError(f"Waymo raw folder {root} is neither a v2 root (no {'/, '.join(SPLITS)}/ folders) nor a "
+                    f"split folder (no camera_image/ or stats/). {how}")
 
 
 def _require_layout(root: Path) -> list[Path]:
     how = f"Download the Waymo Open Dataset v2 from {URL}; expected layout: {LAYOUT}"
-    if not root.is_dir():
-        raise UserError(f"Waymo raw folder not found: {root}. {how}")
     for sub in ("camera_image", "stats"):
         if not (root / sub).is_dir():
             raise UserError(f"Waymo raw folder {root} has no {sub}/ folder. {how}")
@@ -110,15 +147,18 @@ def _centre_square(width: int, height: int) -> tuple[int, int, int, int]:
 
 
 def prepare_waymo(root: str | Path, out: str | Path, size: int = 64, camera: str = "FRONT",
-                  every: int = 1, longitudes: dict[str, float] | None = None,
+                  every: int = 1, longitudes: dict[str, float] | None = None, split: str | None = None,
                   batch_rows: int = 32, progress: bool = True) -> dict:
     """-> HDF5 `images` (N,3,S,S), `time_of_day` (int8: 0 dawn, 1 day, 2 dusk, 3 night), `domain`,
-    `condition`, `segments`, `timestamps`, `locations`, `solar_hour`; returns the manifest."""
+    `condition`, `segments`, `timestamps`, `locations`, `solar_hour`; returns the manifest.
+
+    `root` is the v2 root (read `root/<split>`, split default training) or one split folder."""
     from PIL import Image
     from tqdm import tqdm
 
     t0 = time.perf_counter()
-    root = Path(root)
+    given_root = Path(root)
+    root, split = resolve_split_folder(given_root, split)
     if camera not in CAMERAS:
         raise UserError(f"unknown Waymo camera {camera!r}; choose one of {list(CAMERAS)}")
     if every < 1:
@@ -143,11 +183,13 @@ def prepare_waymo(root: str | Path, out: str | Path, size: int = 64, camera: str
                 stats_file = _open_parquet(stats_path, root, skipped)
                 if stats_file is None:
                     continue
-                _check_columns(stats_path, stats_file.schema_arrow.names, STATS_COLUMNS, "stats")
+                if not _has_columns(stats_path, stats_file, STATS_COLUMNS, "stats", root, skipped):
+                    continue
                 cam_file = _open_parquet(cam_path, root, skipped)
                 if cam_file is None:
                     continue
-                _check_columns(cam_path, cam_file.schema_arrow.names, CAMERA_COLUMNS, "camera_image")
+                if not _has_columns(cam_path, cam_file, CAMERA_COLUMNS, "camera_image", root, skipped):
+                    continue
 
                 stats = stats_file.read(columns=list(STATS_COLUMNS)).to_pandas()
                 keys = cam_file.read(columns=[SEGMENT, TIMESTAMP, CAMERA]).to_pandas()
@@ -214,10 +256,14 @@ def prepare_waymo(root: str | Path, out: str | Path, size: int = 64, camera: str
                 loc_counter[location] += n
                 segments_done += 1
             if writer.rows == 0:
+                reasons = "; ".join(f"{s['path']}: {s['reason']}" for s in skipped[:3])
                 raise UserError(f"Waymo: no frames of camera {camera} could be read under {root} "
-                                f"({len(skipped)} files skipped; see the reasons with a smaller run)")
+                                f"({len(skipped)} files skipped{', e.g. ' + reasons if reasons else ''}). "
+                                f"Is it a v2 split folder (not v1 TFRecords)? See {URL}")
             writer.set_attrs(
                 dataset="waymo",
+                kind="unpaired-with-label",
+                split=split,
                 image_key="images",
                 label_key="time_of_day",
                 label_name="time of day (0 dawn, 1 day, 2 dusk, 3 night)",
@@ -233,6 +279,7 @@ def prepare_waymo(root: str | Path, out: str | Path, size: int = 64, camera: str
               "time_of_day": dict(sorted(tod_counter.items())), "waymo_label": dict(raw_counter),
               "locations": dict(loc_counter), "domains": domains.domain_counts(domain, condition)}
     return write_manifest(out, dataset="waymo", source=str(root),
-                          params={"size": size, "camera": camera, "every": every,
+                          params={"root": str(given_root), "split": split, "size": size, "camera": camera,
+                                  "every": every,
                                   "crop": "centre square", "longitudes": lon_table},
                           counts=counts, skipped=skipped, seconds=time.perf_counter() - t0)

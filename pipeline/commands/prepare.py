@@ -48,8 +48,12 @@ def _longitude(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(f"expected LOCATION=DEGREES_EAST, got {text!r}")
 
 
+def _names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
 def add_arguments(p) -> None:
-    from cfa.datasets import cacd, pix2pix_sets, steering, utkface, waymo
+    from cfa.datasets import cacd, edges2objects, pix2pix_sets, steering, utkface, waymo
     from pipeline.common import add_params_arguments
 
     p.add_argument("--dataset", dest="named", metavar="NAME",
@@ -102,7 +106,10 @@ def add_arguments(p) -> None:
     d.add_argument("--size", type=int, default=64, help="output size; the whole frame is resized (default: 64)")
 
     d = dataset_parser("waymo", "Waymo Open Dataset v2 camera frames with dawn/day/dusk/night domains",
-                       waymo.URL, waymo.LAYOUT, "data/raw/waymo_v2/training")
+                       waymo.URL, waymo.LAYOUT, "data/raw/waymo_v2")
+    d.add_argument("--split", default=None, choices=list(waymo.SPLITS),
+                   help="which split of a v2 root to read (default: training); not needed when --root "
+                        "is a split folder itself")
     d.description += ("\n\nDawn/Dusk segments are split by the local solar hour (UTC from "
                       "key.frame_timestamp_micros + longitude/15): before 12 -> dawn, else dusk. "
                       f"Longitudes per location: {waymo.LOCATION_LONGITUDE}.")
@@ -119,6 +126,30 @@ def add_arguments(p) -> None:
     d.add_argument("--root", default=None, metavar="RAW_DIR",
                    help="the unpacked set (default: data/raw/pix2pix/<name>)")
     d.add_argument("--size", type=int, default=256, help="size of each half (default: 256)")
+    d.add_argument("--direction", choices=["AtoB", "BtoA"], default=None,
+                   help="which half is the input, stored as images_A (default: the set's as pix2pix "
+                        f"trains it: {', '.join(f'{k} {v}' for k, v in pix2pix_sets.DIRECTIONS.items())})")
+
+    d = dataset_parser("edges2objects", "built-in paired set: line drawings (A) -> renders (B) of "
+                       "procedural objects, no download", None, None, None)
+    d.description += ("\n\nA is a geometric line drawing (silhouettes, occluding contours, creases) of "
+                      "the render B, dark lines on white, stored like a pix2pix set (images_A input, "
+                      "images_B target, split by object). Seeded: each object and its views depend only "
+                      "on (seed, category, index); --workers changes only the speed. "
+                      "Larger set: --objects 200 --views 24 --size 256 (docs/datasets.md).")
+    d.add_argument("--categories", type=_names, default=None, metavar="A,B,...",
+                   help=f"procedural categories (default: all of {','.join(edges2objects.CATEGORY_NAMES)})")
+    d.add_argument("--objects", type=int, default=edges2objects.DEFAULTS["objects"], metavar="N",
+                   help="objects per category (default: %(default)s)")
+    d.add_argument("--views", type=int, default=edges2objects.DEFAULTS["views"], metavar="K",
+                   help="views per object: yaw evenly spaced, elevation 5..40 deg (default: %(default)s)")
+    d.add_argument("--size", type=int, default=edges2objects.DEFAULTS["size"], help="image size (default: %(default)s)")
+    d.add_argument("--holdout", type=float, default=edges2objects.DEFAULTS["holdout"], metavar="F",
+                   help="fraction of each category's objects for val and for test, each at least one "
+                        "(default: %(default)s)")
+    d.add_argument("--seed", type=int, default=edges2objects.DEFAULTS["seed"], help="seed (default: %(default)s)")
+    d.add_argument("--workers", type=int, default=1,
+                   help="rendering processes; 1 renders in this process (default: 1)")
 
 
 def _positive_size(size: int) -> None:
@@ -163,13 +194,20 @@ def run(args) -> int:
 
         _positive_size(args.size)
         manifest = prepare_waymo(args.root, args.out, size=args.size, camera=args.camera, every=args.every,
-                                 longitudes=dict(args.longitude), progress=progress)
+                                 longitudes=dict(args.longitude), split=args.split, progress=progress)
+    elif args.dataset == "edges2objects":
+        from cfa.datasets.edges2objects import prepare_edges2objects
+
+        manifest = prepare_edges2objects(args.out, categories=args.categories, objects=args.objects,
+                                         views=args.views, size=args.size, seed=args.seed,
+                                         holdout=args.holdout, workers=args.workers, progress=progress)
     else:
         from cfa.datasets.pix2pix_sets import prepare_pix2pix
 
         _positive_size(args.size)
         root = args.root or f"data/raw/pix2pix/{args.name}"
-        manifest = prepare_pix2pix(args.name, root, args.out, size=args.size, progress=progress)
+        manifest = prepare_pix2pix(args.name, root, args.out, size=args.size, direction=args.direction,
+                                   progress=progress)
     print(f"wrote {args.out}: {manifest['counts'].get('images')} images, "
           f"{len(manifest['skipped'])} skipped (see {args.out.rsplit('.', 1)[0]}.json)")
     return 0
