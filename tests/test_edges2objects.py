@@ -155,7 +155,7 @@ def test_layout_attrs_and_manifest(small_set):
     assert manifest["params"]["views"] == 2 and "creases" in manifest["edge_rule"]
 
     pairs = PairedImages(out, split="test")
-    x, y = pairs[0]
+    x, y = pairs[0]["source"], pairs[0]["target"]
     assert len(pairs) == 4 and x.shape == y.shape == (3, 32, 32) and x.dtype == torch.float32
 
 
