@@ -75,7 +75,9 @@ wait_pidfile() {  # wait_pidfile <file> <name>: the pid once the daemon has writ
 
 # --- munge ----------------------------------------------------------------------------------------
 if munge -n </dev/null 2>/dev/null | unmunge >/dev/null 2>&1; then
-    say "munged is running already (not ours)"
+    pid=$(tr -dc 0-9 </run/munge/munged.pid 2>/dev/null || true)
+    if [[ -n $pid ]] && grep -qx "munged $pid" "$STARTED"; then say "munged is running already (ours, pid $pid)"
+    else say "munged is running already (not ours: left alone)"; fi
 else
     if [[ ! -s /etc/munge/munge.key ]]; then
         install -d -o munge -g munge -m 0700 /etc/munge

@@ -41,7 +41,8 @@ def _slurm_unreachable_reason() -> str | None:
         return "no Slurm client (sinfo) on PATH; `make test-cluster` installs and starts a test cluster"
     proc = subprocess.run(["sinfo", "-h"], capture_output=True, text=True)
     if proc.returncode != 0:
-        return f"no Slurm controller reachable (sinfo: {proc.stderr.strip()}); run `make test-cluster`"
+        last = (proc.stderr.strip().splitlines() or ["failed"])[-1]
+        return f"no Slurm controller reachable (sinfo: {last}); run `make test-cluster`"
     try:
         import snakemake_executor_plugin_slurm  # noqa: F401
     except ImportError:
