@@ -14,11 +14,12 @@ ifeq ($(OFFLINE),1)
 DEMO_CONFIG += 'metrics={"pretrained_backbones": false}'
 endif
 
-.PHONY: venv demo test lock bench clean-demo help
+.PHONY: venv demo test test-cluster lock bench clean-demo help
 
 help:
 	@echo "make demo [OFFLINE=1]   build the venv, run Table 2 end to end on procedural data"
 	@echo "make test               build the venv, run the tests"
+	@echo "make test-cluster       the workflow on a real Slurm (starts a single-node one as root if none is reachable)"
 	@echo "make bench              run the benchmarks (JSON on stdout)"
 	@echo "make lock               re-resolve requirements/lock.txt from requirements/requirements.in"
 
@@ -38,6 +39,11 @@ demo: venv
 
 test: venv
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q
+
+# Not part of `make test`: needs a reachable Slurm, or root and Debian's package registry to start one
+# (cluster/slurm-up.sh). Stops only the daemons it started.
+test-cluster: venv
+	BIN=$(BIN) bash cluster/test-cluster.sh
 
 bench: venv
 	@for b in benchmarks/*.py; do echo "# $$b" >&2; $(BIN)/python $$b; done
