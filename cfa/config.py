@@ -233,3 +233,19 @@ def _yaml_scalar(value: Any) -> str:
 def load_params(path: str | Path = "params.yaml", overrides: Iterable[str] = ()) -> dict:
     """The resolved, validated configuration."""
     return resolve(read_yaml(path), overrides, origin=str(path))
+
+
+def profile_table_overrides(raw: dict, resolved: dict) -> list[str]:
+    """`tables.<t>.<list>=[...]` for every table list the active profile changes.
+
+    DVC expands its stages from params.yaml's lists as written (its templating cannot apply a
+    profile overlay), so a profile that changes a table's lists runs under DVC only with these set
+    explicitly, e.g. `dvc exp run -S profile=demo -S 'tables.table1.datasets=[edges2objects]'`.
+    """
+    out = []
+    for table, spec in resolved.get("tables", {}).items():
+        base = (raw.get("tables") or {}).get(table, {})
+        for key in ("datasets", "models", "metrics"):
+            if spec.get(key) != base.get(key):
+                out.append(f"tables.{table}.{key}=[{','.join(spec.get(key) or [])}]")
+    return out

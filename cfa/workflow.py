@@ -33,6 +33,29 @@ def missing_raw_inputs(params: dict, datasets: list[str]) -> list[str]:
     return lines
 
 
+def requested_tables(argv: list[str], tables: list[str]) -> list[str]:
+    """The tables a Snakemake command line asks for (its targets), so that only their datasets must
+    be present: `snakemake table2` needs no UTKFace. No target, `all`, `figures` or any other file
+    target counts as every table."""
+    import contextlib
+    import io
+
+    try:
+        from snakemake.cli import get_argument_parser
+
+        with contextlib.redirect_stderr(io.StringIO()):
+            targets = list(get_argument_parser().parse_args(argv).targets or [])
+    except (SystemExit, Exception):  # not a Snakemake command line: be safe, check everything
+        return list(tables)
+    chosen: list[str] = []
+    for target in targets:
+        hits = [t for t in tables if target == t or f"/{t}." in target or f"/{t}/" in target]
+        if not hits:
+            return list(tables)
+        chosen += [t for t in hits if t not in chosen]
+    return chosen or list(tables)
+
+
 def _override_key(override: str, profile: str) -> str | None:
     """The dotted key an override changes in the resolved params (None: a profile not in use)."""
     key = override.split("=", 1)[0]

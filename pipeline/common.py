@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from cfa.config import load_params
 
@@ -17,4 +18,21 @@ def add_params_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def params_from_args(args: argparse.Namespace) -> dict:
-    return load_params(args.params, args.overrides)
+    params = load_params(args.params, args.overrides)
+    if os.environ.get("DVC_STAGE"):
+        _check_dvc_sees_the_same_tables(args, params)
+    return params
+
+
+def _check_dvc_sees_the_same_tables(args: argparse.Namespace, params: dict) -> None:
+    """Under `dvc repro`, the stages were expanded from the tables' lists as params.yaml writes them;
+    a profile that changes those lists would make DVC run another DAG than the profile means."""
+    from cfa.config import profile_table_overrides, read_yaml
+    from cfa.errors import UserError
+
+    changed = profile_table_overrides(read_yaml(args.params), params)
+    if changed:
+        sets = " ".join(f"-S '{c}'" for c in changed)
+        raise UserError(f"profile {params['profile']!r} changes table lists ({', '.join(changed)}), but DVC "
+                        f"built its stages from the lists written in {args.params}. Run this profile with "
+                        f"Snakemake, or give DVC the lists: dvc exp run -S profile={params['profile']} {sets}")

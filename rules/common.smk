@@ -11,7 +11,7 @@ from cfa.config import overrides_between, read_yaml, resolve
 from cfa.datasets.catalog import data_path
 from cfa.errors import UserError
 from cfa.tables import table_module
-from cfa.workflow import code_digest, job_overrides, missing_raw_inputs
+from cfa.workflow import code_digest, job_overrides, missing_raw_inputs, requested_tables
 
 report: "../report/workflow.rst"
 
@@ -87,11 +87,13 @@ wildcard_constraints:
     folder="rotation|paired|unpaired|labelled",
 
 
-_missing = missing_raw_inputs(P, DATASETS)
+# Only the tables this command line asks for must have their raw data.
+_wanted = requested_tables(sys.argv[1:], list(TABLES))
+_missing = missing_raw_inputs(P, [ds for t in _wanted for ds in TABLES[t]["datasets"]])
 if _missing:
-    sys.exit("cfa workflow: input data is missing (profile: %s); nothing was run.\n%s\n"
+    sys.exit("cfa workflow: input data is missing for %s (profile: %s); nothing was run.\n%s\n"
              "Or run the built-in demo: snakemake all --cores 8 --config profile=demo"
-             % (PROFILE, "\n".join(f"  - {m}" for m in _missing)))
+             % (", ".join(_wanted), PROFILE, "\n".join(f"  - {m}" for m in _missing)))
 
 
 onsuccess:
