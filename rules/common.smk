@@ -11,7 +11,8 @@ from cfa.config import overrides_between, read_yaml, resolve
 from cfa.datasets.catalog import data_path
 from cfa.errors import UserError
 from cfa.tables import table_module
-from cfa.workflow import code_digest, job_overrides, missing_raw_inputs, requested_tables
+from cfa.workflow import (clear_stale_snakemake_locks, code_digest, job_overrides, missing_raw_inputs,
+                          requested_tables)
 
 report: "../report/workflow.rst"
 
@@ -86,6 +87,12 @@ wildcard_constraints:
     table="|".join(TABLES),
     folder="rotation|paired|unpaired|labelled",
 
+
+# A Snakemake killed earlier (SIGKILL, power loss) left its directory locks: with no other Snakemake
+# of this workflow alive they are stale, and the same command runs again (its killed trainings
+# resume from their run directories' resume state).
+if clear_stale_snakemake_locks(os.getcwd()):
+    print("cfa workflow: removed the directory locks a killed Snakemake left behind", file=sys.stderr)
 
 # Only the tables this command line asks for must have their raw data.
 _wanted = requested_tables(sys.argv[1:], list(TABLES))

@@ -107,8 +107,10 @@ def test_nan_loss_stops_naming_step_and_loss_and_keeps_last_good_checkpoint(rota
         train("pix2pix", tiny_params("pix2pix"), rotation_set, run, progress=False)
     assert "step 3" in str(err.value) and "loss_d = nan" in str(err.value)
     assert "step 2" in str(err.value)  # the kept checkpoint
-    assert torch.load(run / "checkpoint.pt", weights_only=True)["step"] == 2
-    assert json.loads((run / "run.json").read_text())["status"] == "failed"
+    # The resume state keeps the last good checkpoint; the declared files never appeared.
+    assert torch.load(run / "resume" / "checkpoint.pt", weights_only=True)["step"] == 2
+    assert json.loads((run / "resume" / "run.json").read_text())["status"] == "failed"
+    assert not (run / "checkpoint.pt").exists() and not (run / "run.json").exists()
 
 
 def test_missing_dataset_names_the_render_command(tmp_path):

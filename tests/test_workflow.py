@@ -100,6 +100,27 @@ def dvc_jobs(repo: Path) -> dict[str, set[str]]:
     return jobs
 
 
+def kill_during_training(cmd: list[str], repo: Path, runs: Path) -> int:
+    """Run `cmd` in a process group of its own and SIGKILL the whole group (the workflow tool and its
+    jobs, as a lost session or node would) once a training under `runs` has written a checkpoint.
+    Returns the step of that checkpoint."""
+    import signal
+    import time
+
+    import torch
+
+    proc = subprocess.Popen(cmd, cwd=repo, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.monotonic() + 600
+    while not (found := list(runs.glob("*/*/resume/checkpoint.pt"))):
+        assert proc.poll() is None, f"{cmd} ended before any training checkpoint"
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    return int(torch.load(found[0], weights_only=True)["step"])
+
+
 def demo_profile(params):
     params["profile"] = "demo"
 
@@ -231,7 +252,7 @@ def tiny_demo(params):
     for model in ("pix2pix", "pix2pix-cfa"):
         demo["models"][model]["generator"].update(ngf=4, n_blocks=1)
         demo["models"][model]["discriminator"].update(ndf=4, n_layers=2)
-    demo["train"].update(batch_size=4, steps=3, checkpoint_every=2, log_every=1, sample_every=3)
+    demo["train"].update(batch_size=4, steps=10, checkpoint_every=2, log_every=1, sample_every=10)
     demo["evaluate"].update(batch_size=8, fid_max_images=16, lpips_inputs=2, lpips_pairs=2)
 
 
@@ -257,6 +278,21 @@ def test_tiny_workflow_end_to_end_with_snakemake_and_dvc(tmp_path):
     assert online and not any(c.startswith(("cfa train", "cfa prepare", "cfa sample")) for c in online), online
     assert {c.split()[1] for c in online} == {"stats", "evaluate", "table"}
     run(["snakemake", "table2", "--report", "report.zip"], repo)
+
+    # Killed during a training, the same command again resumes it and ends where an unbroken run
+    # ends: the resume state is not a declared output, so Snakemake's clean-up keeps it.
+    metrics = results / "metrics" / "table2" / "pix2pix-cfa" / "RA-20.json"
+    reference = metrics.read_bytes()
+    # Everything downstream of that run goes too (Snakemake keeps outputs whose inputs are merely absent).
+    for path in [repo / "runs" / "demo" / "pix2pix-cfa" / "RA-20", metrics,
+                 *results.glob("table2.*"), *results.glob("figures/table2/*/pix2pix-cfa/RA-20*")]:
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    killed_at = kill_during_training(["snakemake", "table2", "--cores", "1"], repo, repo / "runs" / "demo")
+    assert 0 < killed_at < 10
+    run(["snakemake", "table2", "--cores", "1"], repo)
+    log = (repo / "logs" / "demo" / "train" / "pix2pix-cfa" / "RA-20.log").read_text()
+    assert f"resuming runs/demo/pix2pix-cfa/RA-20 from its checkpoint at step {killed_at}/10" in log, log
+    assert metrics.read_bytes() == reference
     import zipfile
     names = zipfile.ZipFile(repo / "report.zip").namelist()
     for wanted in ("table2.md", "curves.png", "RA-20.png"):
@@ -268,6 +304,17 @@ def test_tiny_workflow_end_to_end_with_snakemake_and_dvc(tmp_path):
     assert json.loads(status.stdout or "{}") == {}
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", "baseline results"], repo)
+
+    # Killed during a training, `dvc repro` again resumes it and ends where an unbroken run ends.
+    reference = metrics.read_bytes()
+    shutil.rmtree(repo / "runs" / "demo" / "pix2pix-cfa" / "RA-20")
+    shutil.rmtree(repo / ".dvc" / "cache" / "runs")  # no run cache to restore it from: it must train
+    killed_at = kill_during_training(["dvc", "repro"], repo, repo / "runs" / "demo")
+    assert 0 < killed_at < 10
+    resumed = run(["dvc", "repro"], repo)
+    assert f"from its checkpoint at step {killed_at}/10" in resumed.stdout + resumed.stderr
+    assert metrics.read_bytes() == reference
+    assert json.loads(run(["dvc", "status", "--json"], repo).stdout or "{}") == {}
 
     # A learning-rate change makes exactly the pix2pix training stages stale.
     params = yaml.safe_load((repo / "params.yaml").read_text())
