@@ -8,7 +8,8 @@ Each network is trained once per dataset on its real training images, as CcGAN t
   lr /10 at epochs 50 and 120 of 200, batch 256;
 - classifier: cross-entropy, the same SGD and schedule.
 With fewer epochs the milestones scale with them (50/200, 120/200 of the run). Images enter as
-(x / 255 - 0.5) / 0.5, CcGAN's normalisation (our [-1, 1] convention). No augmentation.
+(x / 255 - 0.5) / 0.5, CcGAN's normalisation (our [-1, 1] convention). No augmentation; a last
+batch of a single image is skipped (batch norm cannot train on it).
 
 Training is seeded (weights, batch order) and runs in one process without DataLoader workers, so
 the same seed on the same CPU gives the same bits. After training each network measures itself on
@@ -109,8 +110,8 @@ def _train(model: nn.Module, loss_fn, inputs, targets, *, optimizer, epochs: int
         total, seen = 0.0, 0
         for start in range(0, n, batch_size):
             idx = np.sort(order[start:start + batch_size])  # sorted: h5py needs increasing indices
-            if len(idx) < 2 and any(isinstance(m, nn.BatchNorm1d) for m in model.modules()):
-                continue  # BatchNorm1d cannot train on a batch of one
+            if len(idx) < 2:
+                continue  # batch norm cannot train on a last batch of one image
             x = to_model_input(inputs[idx], device)
             y = None if targets is None else torch.as_tensor(targets[idx]).to(device)
             loss = loss_fn(model, x, y)
