@@ -22,8 +22,9 @@ Pure functions of features, labels and predictions, written from `UBCDingXin/imp
   (`NIQE/*/Intra_niqe_test_*.m`).
 
 Where CcGAN's code fails or is silently wrong, we say so instead:
-- A window with fewer than 2 real or 2 generated images has no FID (CcGAN crashes on 0 with an
-  IndexError and returns NaN on 1): UserError naming the window, the counts and the label range.
+- A window with fewer than 2 real or 2 generated images has no FID (CcGAN's cal_FID fails with an
+  IndexError on 0 images and has no covariance for 1): UserError naming the window, the counts
+  and the label range.
 - `cal_FID` extracts features only for whole batches of min(500, n_real, n_fake) images and
   leaves the rows of the remainder at zero, and those zero vectors enter the FID. We compute
   the FID of all images. `ccgan_feature_batch=500` reproduces their numbers (the zeroed rows are
