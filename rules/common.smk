@@ -10,6 +10,7 @@ import sys
 from cfa.config import overrides_between, read_yaml, resolve
 from cfa.datasets.catalog import data_path
 from cfa.errors import UserError
+from cfa.metrics.suite import evalnets_needed
 from cfa.tables import table_module
 from cfa.workflow import (clear_stale_snakemake_locks, code_digest, job_overrides, missing_raw_inputs,
                           requested_tables)
@@ -73,6 +74,11 @@ def table_figures(table):
 def stats_input(wildcards):
     """The real images' FID statistics, for tables that report FID."""
     return [f"{RESULTS}/fid_stats/{wildcards.dataset}.npz"] if "fid" in TABLES[wildcards.table]["metrics"] else []
+
+
+def evalnets_input(wildcards):
+    """The dataset's evaluation networks, for tables whose metrics read them."""
+    return [f"{RESULTS}/evalnets/{wildcards.dataset}"] if evalnets_needed(TABLES[wildcards.table]["metrics"]) else []
 
 
 def table_metrics_inputs(wildcards):

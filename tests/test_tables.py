@@ -15,7 +15,8 @@ def metrics_fixture(dataset, model, *, source="procedural", pretrained=False, fi
         "model": model, "dataset": dataset,
         "values": {"fid": fid, "lpips_diversity": lpips, "interp_lpips_unseen": 0.11,
                    "interp_lpips_nearest_seen": 0.2, "interp_mae_unseen": 0.03,
-                   "interp_mae_nearest_seen": 0.05},
+                   "interp_mae_nearest_seen": 0.05, "label_score": 7.5, "label_score_floor": 2.25,
+                   "ae_fid": 0.125},
         "counts": {"fid_fake": fake, "fid_real": real, "lpips_pairs": 32, "interpolation": 72},
         "data": {"source": source, "sha256": "f" * 64},
         "backbones": {"pretrained": pretrained, "note": "x"},
@@ -52,7 +53,7 @@ def test_table2_offline_procedural(tmp_path, capsys):
     assert "missing (no metrics file): RC-49 pix2pix" in md
 
     rows = list(csv.DictReader((out / "table2.csv").open()))
-    assert len(rows) == 6 * 5 * 2
+    assert len(rows) == 9 * 5 * 2  # 9 metric rows (paper, interpolation, evaluation networks) x 5 sets x 2 models
     cell = next(r for r in rows if (r["dataset"], r["method"], r["metric"]) == ("RA-20", "pix2pix-cfa", "fid"))
     assert float(cell["ours"]) == 90.25 and float(cell["paper"]) == 73.82
     assert cell["data_source"] == "procedural" and cell["backbones_pretrained"] == "False"

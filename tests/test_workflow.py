@@ -133,12 +133,16 @@ def test_snakemake_and_dvc_run_the_same_commands_with_the_same_outputs(tmp_path)
         f"only in Snakemake: {sorted(set(smk) - set(dvc))}\nonly in DVC: {sorted(set(dvc) - set(smk))}")
     for cmd in smk:
         assert smk[cmd] == dvc[cmd], f"outputs differ for {cmd!r}: snakemake {smk[cmd]} dvc {dvc[cmd]}"
+    from cfa.metrics.suite import evalnets_needed
+
     params = yaml.safe_load((repo / "params.yaml").read_text())
     expected = 0
     for table in params["tables"].values():
         n_data, n_runs = len(table["datasets"]), len(table["datasets"]) * len(table["models"])
-        # per dataset: make it, its FID statistics; per run: train, evaluate, sample; the table
-        expected += n_data * (1 + ("fid" in table["metrics"])) + 3 * n_runs + 1
+        # per dataset: make it, its FID statistics, its evaluation networks; per run: train,
+        # evaluate, sample; the table
+        per_dataset = 1 + ("fid" in table["metrics"]) + bool(evalnets_needed(table["metrics"]))
+        expected += n_data * per_dataset + 3 * n_runs + 1
     assert len(smk) == expected
 
 
@@ -178,7 +182,7 @@ def test_registries_and_the_params_schema_agree():
     from cfa.datasets.catalog import RAW_CHECKS
     from cfa.datasets.kinds import KINDS
     from cfa.datasets.makers import MAKERS
-    from cfa.metrics import METRICS
+    from cfa.metrics.registry import METRICS
     from cfa.networks.build import GENERATOR_ARCHS
     from cfa.tables import TABLES
     from cfa.training.objectives import OBJECTIVES

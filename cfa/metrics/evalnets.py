@@ -356,3 +356,93 @@ def describe(meta: dict) -> str:
     shown = f"{value:.4g}" if isinstance(value, float) and math.isfinite(value) else str(value)
     return (f"{meta['kind']} ({meta['epochs']} epochs, seed {meta['seed']}): {tm.get('name')} {shown} "
             f"{tm.get('unit', '')} on {meta['test_count']} real '{meta['test_split']}' images")
+
+
+# ---- one dataset's evaluation networks, as a pipeline output (`cfa evalnet`) -------------------
+
+NET_FILES = {"autoencoder": "autoencoder.pt", "regressor": "regressor.pt", "classifier": "classifier.pt",
+             "niqe": "niqe.json"}
+SUMMARY = "evalnets.json"
+
+
+def train_for_testset(testset, nets: list[str], settings: dict, out_dir, *, device="cpu",
+                      progress: bool = True) -> dict:
+    """Train the named evaluation networks on a test protocol's real training images, measure each
+    on its real test images, and save them (and a summary of their own scores) in `out_dir`.
+
+    `settings` is params.yaml's `evalnets` section. Returns the summary {net: meta}.
+    """
+    from pathlib import Path
+
+    from cfa.io import write_json_atomic
+    from cfa.metrics import niqe
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    train, test = testset.real_images("train"), testset.real_images("test")
+    common = dict(dataset_sha256=testset.sha256, split="train", test_split="test", seed=int(settings["seed"]),
+                  batch_size=int(settings["batch_size"]), device=device, progress=progress)
+    summary = {}
+    for net in nets:
+        if net == "niqe":
+            cfg = settings["niqe"]
+            if train.labels is None:
+                raise UserError(f"{testset.path}: NIQE is fitted per label, and this dataset's images have no label")
+            models = niqe.fit_niqe_per_label(train.images, train.labels, block_size=(cfg["block_size"],) * 2,
+                                             sharpness_threshold=float(cfg["sharpness_threshold"]),
+                                             progress=progress)
+            meta = {"kind": "niqe", "dataset_sha256": testset.sha256, "split": "train",
+                    "labels": len(models), "label_unit": train.label_unit,
+                    "block_size": cfg["block_size"], "sharpness_threshold": cfg["sharpness_threshold"]}
+            write_json_atomic(out_dir / NET_FILES["niqe"],
+                              {"format": FORMAT, "kind": "niqe", "meta": meta,
+                               "models": [[label, m.to_dict()] for label, m in models.items()]})
+            summary[net] = meta
+            continue
+        cfg = settings[net]
+        if net == "autoencoder":
+            trained = train_autoencoder(train.images, test.images, epochs=int(cfg["epochs"]), lr=float(cfg["lr"]),
+                                        dim_bottleneck=int(cfg["dim_bottleneck"]), ch=int(cfg["ch"]), **common)
+        elif net == "regressor":
+            if train.labels is None:
+                raise UserError(f"{testset.path}: a label regressor needs labelled images; this dataset has none")
+            trained = train_regressor(train.images, train.labels, test.images, test.labels,
+                                      epochs=int(cfg["epochs"]), lr=float(cfg["lr"]), depth=int(cfg["depth"]),
+                                      width=int(cfg["width"]), label_unit=train.label_unit or "label units",
+                                      **common)
+        elif net == "classifier":
+            if train.attributes is None:
+                raise UserError(f"{testset.path}: a classifier needs an attribute per image (race, object "
+                                f"type); this dataset has none")
+            trained = train_classifier(train.images, train.attributes, test.images, test.attributes,
+                                       num_classes=int(max(train.attributes.max(), test.attributes.max())) + 1,
+                                       class_names=train.attribute_names, epochs=int(cfg["epochs"]),
+                                       lr=float(cfg["lr"]), depth=int(cfg["depth"]), width=int(cfg["width"]),
+                                       **common)
+        else:
+            raise UserError(f"unknown evaluation network {net!r}; known: {', '.join(NET_FILES)}")
+        save_evalnet(out_dir / NET_FILES[net], trained)
+        summary[net] = {**trained.meta, "train_seconds": round(trained.train_seconds, 1)}
+        print(f"cfa evalnet: {describe(trained.meta)}", file=sys.stderr)
+    write_json_atomic(out_dir / SUMMARY, summary)
+    return summary
+
+
+def load_trained(out_dir, kind: str, dataset_sha256: str, device="cpu") -> tuple:
+    """(network, meta) of `cfa evalnet`'s output for this dataset; for "niqe" ({label: model}, meta)."""
+    import json
+    from pathlib import Path
+
+    from cfa.metrics import niqe
+
+    path = Path(out_dir) / NET_FILES[kind]
+    if kind != "niqe":
+        return load_evalnet(path, dataset_sha256=dataset_sha256, split="train", kind=kind, device=device)
+    if not path.is_file():
+        raise UserError(f"NIQE models not found: {path}; make them with `cfa evalnet`")
+    payload = json.loads(path.read_text())
+    meta = payload["meta"]
+    if meta["dataset_sha256"] != dataset_sha256:
+        raise UserError(f"{path}: fitted on dataset sha256 {meta['dataset_sha256']}, but the evaluation is of "
+                        f"dataset sha256 {dataset_sha256}; fit them again on this dataset")
+    return {float(label): niqe.NIQEModel.from_dict(m, str(path)) for label, m in payload["models"]}, meta

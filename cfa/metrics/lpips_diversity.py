@@ -22,7 +22,7 @@ import torch
 from tqdm import tqdm
 
 from cfa.images import rgb, to_float
-from cfa.metrics import Metric, MetricResult
+from cfa.metrics.base import Metric, MetricResult
 
 Generate = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 

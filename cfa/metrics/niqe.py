@@ -58,6 +58,7 @@ from tqdm import tqdm
 
 from cfa.errors import UserError
 from cfa.io import write_json_atomic
+from cfa.metrics.base import Metric, MetricResult
 
 FEATURES_PER_SCALE = 18
 FEATURE_DIM = 2 * FEATURES_PER_SCALE
@@ -502,3 +503,30 @@ def fit_niqe_per_label(images, labels, *, label_values=None, block_size: tuple[i
                                     sharpness_threshold=sharpness_threshold, flavour=flavour,
                                     source=f"label {v:g}", **kwargs)
     return models
+
+
+class IntraNIQE(Metric):
+    """NIQE (CcGAN, Table 4): each generated image scored with the NIQE model fitted on the real
+    images of its label (`fitniqe`, 8x8 blocks, sharpness threshold 0.1; `cfa evalnet`), the mean
+    per label, averaged over labels (CcGAN's Intra_niqe_test scripts)."""
+
+    name = "niqe"
+    evalnets = ("niqe",)
+
+    def compute(self, context) -> MetricResult:
+        from cfa.metrics.ccgan_protocol import intra_niqe
+
+        models, meta = context.evalnet("niqe")
+        fakes, assigned = context.testset.labelled_fakes(context.generate)
+        scores = np.full(len(fakes), np.nan)
+        missing = sorted({float(v) for v in np.unique(assigned)} - set(models))
+        if missing:
+            raise UserError(f"NIQE: no model for label(s) {missing[:10]}: they have no real training images to fit "
+                            f"one on (models exist for {len(models)} labels)")
+        for label, model in models.items():
+            rows = np.flatnonzero(assigned == label)
+            if len(rows):
+                scores[rows] = niqe_scores(fakes[rows], model, batch_size=context.batch_size)
+        result = intra_niqe(scores, assigned)
+        return MetricResult(values={"niqe": result["mean"]}, detail={**result, "models": meta},
+                            counts={"niqe_images": int(len(scores))})

@@ -35,6 +35,15 @@ BLOCKS = (
                   r"Interp.\ MAE nearest seen $\downarrow$", value("values", "interp_mae_nearest_seen"),
                   metric="interpolation", digits=4),
     ), has_paper=False),
+    Block("Evaluation networks trained on each set's real images (ours, not in the paper)", (
+        MetricRow("label_score", "Angle error of the outputs, deg ↓", r"Angle error (deg) $\downarrow$",
+                  value("values", "label_score"), metric="label_score", digits=2),
+        MetricRow("label_score_floor", "Regressor's error on real test images, deg (floor)",
+                  r"Regressor error on real images (deg, floor)", value("values", "label_score_floor"),
+                  metric="label_score", digits=2),
+        MetricRow("ae_fid", "AE-FID ↓", r"AE-FID $\downarrow$", value("values", "ae_fid"), metric="ae_fid",
+                  digits=3),
+    ), has_paper=False),
 )
 
 

@@ -27,6 +27,7 @@ def add_arguments(p) -> None:
     p.add_argument("--data", metavar="F.h5", help="dataset to evaluate on (default: the run's own)")
     p.add_argument("--metrics", metavar="NAMES", help="comma-separated metric names (default: the table's)")
     p.add_argument("--fid-stats", metavar="STATS.npz", help="real-image statistics for fid (`cfa stats`)")
+    p.add_argument("--evalnets", metavar="DIR", help="the dataset's evaluation networks (`cfa evalnet`)")
     p.add_argument("--figure", metavar="PNG", help="the dataset protocol's figure (rotation: Figure 3)")
     p.add_argument("--dataset", help="dataset name in the metrics (default: the manifest's, else the stem)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda (default: %(default)s)")
@@ -59,7 +60,8 @@ def run(args) -> int:
     record, testset = evaluate(
         objective.generate, data, names, settings=params["evaluate"],
         pretrained=params["metrics"]["pretrained_backbones"], seed=params["seed"], device=device,
-        stats_path=args.fid_stats, trained_on_sha256=info.get("data_sha256"), progress=not args.no_progress)
+        stats_path=args.fid_stats, evalnets_dir=args.evalnets, trained_on_sha256=info.get("data_sha256"),
+        progress=not args.no_progress)
     if info.get("data_sha256") and info["data_sha256"] != testset.sha256:
         print(f"cfa evaluate: WARNING: {args.run} was trained on data with sha256 {info['data_sha256'][:12]}..., "
               f"evaluated on {data} ({testset.sha256[:12]}...): its test split may not be unseen",

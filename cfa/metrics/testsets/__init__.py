@@ -9,6 +9,7 @@ Registered by kind in `TESTSETS`; `open_testset(path, settings, seed)` picks by 
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,19 @@ from cfa.errors import UserError
 TESTSETS = {
     "rotation": "cfa.metrics.testsets.rotation:RotationTestSet",
 }
+
+
+@dataclass
+class RealImages:
+    """Real images of one split with what the evaluation networks learn from them: the continuous
+    label (in the dataset's label units; None when there is none) and the attribute class of each
+    image (the diversity attribute: race, object type; None when there is none)."""
+
+    images: np.ndarray
+    labels: np.ndarray | None
+    attributes: np.ndarray | None
+    label_unit: str | None = None
+    attribute_names: list[str] | None = None
 
 
 class TestSet:
@@ -60,6 +74,15 @@ class TestSet:
 
     def write_figure(self, generate, path: str | Path, title: str) -> None:
         """The evaluation figure of this protocol (e.g. Figure 3's interpolation panel)."""
+        raise NotImplementedError
+
+    # -- what label-aware metrics and the evaluation networks need ---------------------------
+    def real_images(self, split: str) -> RealImages:
+        """The real images of `split` ("train" or "test") with their labels and attributes."""
+        raise NotImplementedError
+
+    def labelled_fakes(self, generate) -> tuple[np.ndarray, np.ndarray]:
+        """(generated uint8 images, the label each was asked for, in label units)."""
         raise NotImplementedError
 
 

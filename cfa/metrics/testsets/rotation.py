@@ -17,7 +17,7 @@ from cfa.datasets.rotation import SPLIT_TEST, SPLIT_TRAIN, load_rotation_arrays
 from cfa.errors import UserError
 from cfa.metrics.interpolation import generate_rows, nearest_seen_rows
 from cfa.metrics.lpips_diversity import choose_inputs, pair_outputs
-from cfa.metrics.testsets import TestSet
+from cfa.metrics.testsets import RealImages, TestSet
 
 DIVERSITY_DEFINITION = ("mean LPIPS (AlexNet) between two outputs for the same input (an object's source "
                         "image) at two distinct test conditions t drawn at random; BicycleGAN-style pairs per "
@@ -68,6 +68,19 @@ class RotationTestSet(TestSet):
     def fid_fakes(self, generate) -> np.ndarray:
         position = {int(r): i for i, r in enumerate(self.rows)}
         return self.fakes(generate)[[position[int(r)] for r in self.fid_rows()]]
+
+    # -- labels: the angle (deg), the attribute: the object ---------------------------------
+    def real_images(self, split: str) -> RealImages:
+        code = {"train": SPLIT_TRAIN, "test": SPLIT_TEST}[split]
+        rows = np.flatnonzero(self.data.split == code)
+        if not len(rows):
+            raise UserError(f"{self.path} has no {split}-split images below 90 deg")
+        return RealImages(self.data.images[rows], self.data.angles[rows], self.data.types[rows],
+                          label_unit="deg", attribute_names=list(self.data.object_ids))
+
+    def labelled_fakes(self, generate) -> tuple[np.ndarray, np.ndarray]:
+        """Every test row's output, asked for the row's angle."""
+        return self.fakes(generate), self.data.angles[self.rows]
 
     # -- diversity ----------------------------------------------------------------------------
     def diversity_pairs(self, generate) -> dict:
