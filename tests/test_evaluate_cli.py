@@ -55,7 +55,7 @@ def test_stats_then_evaluation_then_table(tmp_path, rotation_set, monkeypatch, c
     out = tmp_path / "metrics" / "RA-20.pix2pix-cfa.json"
     fig = tmp_path / "fig3.png"
     command = ["evaluate", "--run", str(tmp_path / "run"), "--fid-stats", str(stats), "--out", str(out),
-               "--figure", str(fig), *OFFLINE]
+               "--figure", str(fig), "--metrics", "fid,lpips_diversity,interpolation", *OFFLINE]
     assert main(command) == 0
     m = json.loads(out.read_text())
     assert m["model"] == "pix2pix-cfa" and m["dataset"] == "RA-20"

@@ -110,6 +110,14 @@ def evaluate(generate, data: str | Path, metric_names: list[str], *, settings: d
     detail block per metric, `counts`, the `data` description, metric extras and `backbones`."""
     testset = open_testset(data, settings, seed, progress)
     metrics = check_metrics(list(metric_names), testset.kind)
+    # What the metrics read from other stages must be at hand before any image is generated.
+    nets = evalnets_needed(list(metric_names))
+    if nets and evalnets_dir is None:
+        raise UserError(f"the metrics {', '.join(m.name for m in metrics if m.evalnets)} read the dataset's "
+                        f"evaluation networks ({', '.join(nets)}): pass --evalnets DIR (made by `cfa evalnet`)")
+    if "fid" in metric_names and stats_path is None:
+        raise UserError("the fid metric needs the real images' statistics: pass --fid-stats STATS.npz "
+                        "(made by `cfa stats`)")
     context = EvalContext(generate, testset, pretrained=pretrained, seed=seed, device=device,
                           stats_path=stats_path, evalnets_dir=evalnets_dir, progress=progress)
     results: list[tuple[str, MetricResult]] = [(m.name, m.compute(context)) for m in metrics]

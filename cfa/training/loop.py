@@ -38,6 +38,7 @@ from cfa.errors import UserError
 from cfa.images import training_view
 from cfa.io import sha256_file, write_json_atomic
 from cfa.training import checkpoint as ckpt_io
+from cfa.training import distributed
 from cfa.training.curves import CURVES_PNG, write_curves
 from cfa.training.objectives import objective_class
 from cfa.training.samples import write_grid
@@ -135,6 +136,9 @@ class Trainer:
         self.objective_cls = objective_class(self.objective_name)
         self.kind = kinds.require_kind(self.data, self.objective_cls.dataset_kinds,
                                        f"model {model} (objective {self.objective_name})")
+        # Under torchrun: this process's rank; only rank 0 writes the run directory.
+        self.ddp = distributed.from_environment()
+        self.main = self.ddp is None or self.ddp.is_main
 
     # -- run bookkeeping ---------------------------------------------------------------------
     def _info(self, step: int, total: int, status: str, images_per_s: float | None,
@@ -155,6 +159,8 @@ class Trainer:
         return self.out / ckpt_io.RESUME_DIR
 
     def run(self) -> dict:
+        if not self.main:
+            return self._run()
         with ckpt_io.run_directory_lock(self.out):
             return self._run()
 
@@ -187,6 +193,9 @@ class Trainer:
         tp = self.train_params
         seed = int(tp["seed"])
         device = resolve_device(tp["device"])
+        if self.ddp is not None and device.type == "cuda":
+            device = torch.device("cuda", self.ddp.local_rank)
+            torch.cuda.set_device(device)
         seed_everything(seed)
         dataset = kinds.open_dataset(self.data, split="train", kind=self.kind)
         self.data_info = dataset.info()
@@ -195,15 +204,21 @@ class Trainer:
         objective = self.objective_cls(self.model_params, tp, device, amp=bool(tp["amp"]),
                                        data_info=self.data_info)
         objective.build(total, decay_start)
+        if self.ddp is not None:
+            self.ddp.prepare(objective)
 
         step, seconds = 0, 0.0
         if resume is not None:
             objective.load_state_dict(resume["state"], source=str(ckpt_path))
             ckpt_io.set_rng_state(resume["rng"])
             step, seconds = int(resume["step"]), float(resume.get("train_seconds", 0.0))
-            print(f"cfa train: resuming {self.out} from its checkpoint at step {step}/{total} ({ckpt_path})",
-                  file=sys.stderr)
+            if self.main:
+                print(f"cfa train: resuming {self.out} from its checkpoint at step {step}/{total} ({ckpt_path})",
+                      file=sys.stderr)
 
+        if not self.main:
+            self._loop(objective, dataset, batches, step, total, seconds, config, device, None, None)
+            return {"status": "complete", "step": total, "rank": self.ddp.rank}
         preview_sources = self._preview_sources(dataset, device)
         live = self._open_live(resume_step=step if resume is not None else None)
         try:
@@ -287,13 +302,16 @@ class Trainer:
         window_images, window_seconds = 0, 0.0
         images_per_s = None
         last_good = step if self._resume_point().is_file() else None
+        main = self.main
+        if step >= total and not main:
+            return {}
         if step >= total:
             # The final checkpoint exists but run.json was lost (killed while publishing).
             return self._info(step, total, "complete", step * batches.batch_size / max(seconds, 1e-9),
                               seconds, device)
         objective.train()
         bar = tqdm(total=total, initial=step, unit="step", desc=f"train {self.model}",
-                   file=sys.stderr, dynamic_ncols=True, disable=not self.progress)
+                   file=sys.stderr, dynamic_ncols=True, disable=not (self.progress and main))
         # Throughput counts data loading and the step, not sample grids or checkpoint writes.
         t0 = time.perf_counter()
         try:
@@ -301,9 +319,14 @@ class Trainer:
                 augment_rng.manual_seed(seed * 1_000_003 + step)
                 batch = objective.prepare_batch(raw_batch, augment_rng)
                 batch_images = len(next(iter(raw_batch.values())))
+                if self.ddp is not None:
+                    batch = self.ddp.share(batch, batch_images)
                 lr = next(iter(objective.optimizers.values())).param_groups[0]["lr"]
                 losses = objective.step(batch)
-                values = torch.stack([v.float() for v in losses.values()]).cpu()
+                values = torch.stack([v.float() for v in losses.values()])
+                if self.ddp is not None:
+                    values = self.ddp.mean(values)  # every rank sees the batch's losses
+                values = values.cpu()
                 step += 1
                 if not torch.isfinite(values).all():
                     bad = ", ".join(f"{k} = {v:.4g}" for k, v in zip(losses, values.tolist())
@@ -311,9 +334,10 @@ class Trainer:
                     kept = (f"the last good checkpoint (step {last_good}) is kept in "
                             f"{self._resume_point()}" if last_good is not None
                             else "no checkpoint had been written yet")
-                    write_json_atomic(self.resume_dir / ckpt_io.RUN_JSON,
-                                      self._info(last_good or 0, total, "failed", images_per_s, seconds,
-                                                 device, error=f"non-finite loss at step {step}: {bad}"))
+                    if main:
+                        write_json_atomic(self.resume_dir / ckpt_io.RUN_JSON,
+                                          self._info(last_good or 0, total, "failed", images_per_s, seconds,
+                                                     device, error=f"non-finite loss at step {step}: {bad}"))
                     raise UserError(f"training diverged at step {step}: {bad}; {kept}. Lower the "
                                     f"learning rate (models.{self.model}.optim.lr) or check the data.")
                 dt = time.perf_counter() - t0
@@ -324,6 +348,9 @@ class Trainer:
                 for k, v in zip(losses, values.tolist()):
                     window_losses[k] = window_losses.get(k, 0.0) + v
                 bar.update(1)
+                if not main:
+                    t0 = time.perf_counter()
+                    continue
                 if step % every_log == 0 or step == total:
                     images_per_s = window_images / max(window_seconds, 1e-9)
                     live.step = step
@@ -348,7 +375,7 @@ class Trainer:
             bar.close()
         if step < total:
             raise RuntimeError(f"data loader stopped at step {step} of {total}")
-        return ckpt_io.read_run_info(self.resume_dir)
+        return ckpt_io.read_run_info(self.resume_dir) if main else {}
 
 
 def train(model: str, params: dict, data: str | Path, out: str | Path, progress: bool = True) -> dict:

@@ -12,6 +12,9 @@ paired-images, unpaired-with-label, labelled) picks its reader; the model's obje
   cfa train --model pix2pix-cfa --data data/demo/rotation/RC-49.h5 --out runs/demo/pix2pix-cfa/RC-49 \\
             --set profile=demo
 
+`--nproc-per-node N` trains data-parallel over N processes (torchrun; NCCL on GPUs, gloo on the CPU);
+or launch it yourself: torchrun --standalone --nproc-per-node N -m pipeline.cli train ...
+
 RUN_DIR gets checkpoint.pt (latest = resume point = final weights), run.json, live/ (DVCLive
 metrics) and samples/step_XXXXXX.png. Killing the command and starting it again resumes from the
 last checkpoint; running it again on a complete run does nothing. A checkpoint written with a
@@ -27,11 +30,18 @@ def add_arguments(p) -> None:
     p.add_argument("--steps", type=int, help="train exactly N steps (sets train.steps)")
     p.add_argument("--checkpoint-every", type=int, metavar="N", help="sets train.checkpoint_every")
     p.add_argument("--seed", type=int, help="sets train.seed")
+    p.add_argument("--nproc-per-node", type=int, default=1, metavar="N",
+                   help="data-parallel training over N processes (N GPUs, or N CPU processes with gloo): "
+                        "re-runs this command under torchrun; the batch is split over them (default: 1)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_params_arguments(p)
 
 
 def run(args) -> int:
+    import os
+
+    from cfa.gpu_slots import acquire_gpu_slots
+
     extra = []
     if args.steps is not None:
         extra.append(f"train.steps={args.steps}")
@@ -45,12 +55,37 @@ def run(args) -> int:
         _restore_curves(args.out, done)
         print(f"{args.out}: complete at step {done['step']}; nothing to do")
         return 0
+    if "LOCAL_RANK" in os.environ:  # a torchrun process: its launcher holds the GPU slots
+        return _train(args, params)
+    # On a multi-GPU box (CFA_GPU_SLOTS), this job's own GPUs, before anything starts CUDA.
+    with acquire_gpu_slots(args.nproc_per_node):
+        if args.nproc_per_node > 1:
+            return _under_torchrun(args._argv, args.nproc_per_node)
+        return _train(args, params)
+
+
+def _train(args, params: dict) -> int:
     from cfa.training.loop import train
 
     info = train(args.model, params, args.data, args.out, progress=not args.no_progress)
+    if info.get("rank"):
+        return 0  # under torchrun, rank 0 reports
     print(f"{args.out}: {info['status']} at step {info['step']}/{info['total_steps']}"
           f" ({info.get('images_per_s')} images/s)")
     return 0
+
+
+def _under_torchrun(argv: list[str], nproc: int) -> int:
+    """Run this same command as `nproc` torchrun processes (the launch documented for DDP)."""
+    import subprocess
+    import sys
+
+    argv = list(argv)
+    i = next(i for i, a in enumerate(argv) if a.startswith("--nproc-per-node"))
+    del argv[i:i + (1 if "=" in argv[i] else 2)]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+           "-m", "pipeline.cli", *argv]
+    return subprocess.call(cmd)
 
 
 def _already_complete(args, params: dict) -> dict | None:
