@@ -249,3 +249,17 @@ def test_edges2objects_maker_names_the_file_after_the_params_key(tmp_path):
     assert manifest["dataset"] == "edges2objects" and manifest["counts"]["images"] == 3
     with h5py.File(tmp_path / "e.h5") as f:
         assert f.attrs["kind"] == "paired-images" and f.attrs["source"] == "procedural"
+
+
+def test_generate_runs_stored_images_at_the_test_size_and_previews_at_the_training_view(data):
+    obj, reader = _objective(data, load_size=40, crop_size=32, test_size=48)
+    obj.eval()
+    seen = []
+    net = obj.networks["generator"]
+    net.register_forward_pre_hook(lambda module, args: seen.append(args[0].shape[-1]))
+    x = reader.preview_sources(2)                       # stored images, 32 px
+    assert obj.generate(x, obj.random_t(2)).shape[-1] == 32 and seen == [48]
+    seen.clear()
+    from cfa.images import training_view
+    _, outputs = obj.preview(training_view(x, 40, 32), [0.2, 1.0])   # what `cfa sample` feeds
+    assert outputs.shape[:2] == (2, 2) and set(seen) == {32}

@@ -105,14 +105,16 @@ class ImageOnlyObjective(PairedObjective):
         tp = self.train_params
         return tp.get("test_size") or tp.get("crop_size") or tp.get("load_size")
 
-    def generate(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        # The whole input at the test scale (no crop), the output back at the input's size.
-        size = x.shape[-1]
-        x = resize(x.to(self.device), self.working_size())
+    def _forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The generator on x at x's own size (the network is fully convolutional)."""
         t = torch.as_tensor(t, dtype=torch.float32).reshape(-1).to(self.device)
         with self.autocast():
-            y = self.networks["generator"](x, t).float()
-        return resize(y, size)
+            return self.networks["generator"](x.to(self.device), t).float()
+
+    def generate(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        # A whole stored image at the test size (no crop), the output back at the input's size.
+        size = x.shape[-1]
+        return resize(self._forward(resize(x.to(self.device), self.working_size()), t), size)
 
     def t_from_labels(self, labels) -> torch.Tensor:
         """`cfa sample --t` values are t itself (the dataset has no labels)."""
@@ -126,7 +128,9 @@ class ImageOnlyObjective(PairedObjective):
             low, high = self.t_range
             labels = torch.linspace(low, high, PREVIEW_POINTS).tolist()
         t = self.t_from_labels(list(labels)).tolist()
-        return sources, sweep(self.generate, sources.to(self.device), t)
+        # Preview sources are already at the training view (resized to load_size, centre crop):
+        # run them as they are, at the scale the generator trained on.
+        return sources, sweep(self._forward, sources.to(self.device), t)
 
 
 __all__ = ["ImageOnlyObjective", "t_range_of", "flip_pairs", "DEFAULT_T_RANGE"]
