@@ -15,9 +15,10 @@ rule train:
         f"{LOGS}/train/{{model}}/{{dataset}}.log",
     params:
         run=lambda wc, output: os.path.dirname(output.checkpoint),
-        cfg=lambda wc: params_json("profile", f"models.{wc.model}", "train"),
+        # A dataset may carry its own training settings (datasets.<d>.train, over train.*).
+        cfg=lambda wc: params_json("profile", f"models.{wc.model}", "train", f"datasets.{wc.dataset}"),
         code=code_digest("train", workflow.basedir),
-        sets=lambda wc: set_flags(f"models.{wc.model}", "train"),
+        sets=lambda wc: set_flags(f"models.{wc.model}", "train", f"datasets.{wc.dataset}.train"),
         nproc=P["train"]["gpus_per_job"],
     resources:
         gpu=P["train"]["gpus_per_job"],

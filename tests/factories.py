@@ -87,6 +87,16 @@ TINY_MODELS = {
         "optim": {"lr": 0.0002, "beta1": 0.5, "beta2": 0.999},
         "loss": {"gan_mode": "vanilla", "lambda_l1": 10.0},
     },
+    "image_only": {
+        "objective": "image_only",
+        "generator": {"ngf": 4, "n_blocks": 1, "norm": "batch", "dropout": 0.5, "condition": "none"},
+        "discriminator": {"ndf": 4, "n_layers": 2, "norm": "batch"},
+        "atoms": {"n_atoms": 2, "kernel_size": 3, "ode_func": "authors", "method": "rk4", "rtol": 0.001,
+                  "atol": 0.001, "adjoint": False},
+        "optim": {"lr": 0.0002, "beta1": 0.5, "beta2": 0.999},
+        "loss": {"gan_mode": "vanilla", "lambda_l1": 1.0},
+        "t_range": [0.2, 1.0],
+    },
 }
 
 

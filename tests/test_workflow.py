@@ -122,7 +122,11 @@ def kill_during_training(cmd: list[str], repo: Path, runs: Path) -> int:
 
 
 def demo_profile(params):
+    """The demo profile, with the table lists it selects also written into the file's `tables`, as
+    `dvc exp run -S` hands them to DVC (whose stages are expanded from the file's lists)."""
     params["profile"] = "demo"
+    for table, lists in (params["profiles"]["demo"].get("tables") or {}).items():
+        params["tables"][table].update(lists)
 
 
 def test_snakemake_and_dvc_run_the_same_commands_with_the_same_outputs(tmp_path):
@@ -247,13 +251,20 @@ def test_bad_config_override_stops_with_the_key(tmp_path):
 def tiny_demo(params):
     """Two datasets, tiny renders and networks, a handful of steps, offline backbones."""
     params["profile"] = "demo"
+    # Table 1 at its smallest: `dvc repro` builds every table of the file (tests/test_table1_workflow.py
+    # runs it properly); its lists are written into the file as `dvc exp run -S` would.
+    small = {"datasets": ["edges2objects"], "models": ["pix2pix-image"]}
+    params["tables"]["table1"].update(small)
+    params["profiles"]["demo"]["tables"]["table1"] = dict(small)
+    params["profiles"]["demo"]["datasets"]["edges2objects"].update(categories=["chair", "car"], objects=3, views=1)
     params["tables"]["table2"]["datasets"] = ["RA-20", "RL-20"]
     params["metrics"]["pretrained_backbones"] = False
     demo = params["profiles"]["demo"]
     for spec in demo["datasets"].values():
-        spec.update(models=2, angles="0:90:15", split="grid:30")
+        if "angles" in spec:  # the rotation sets
+            spec.update(models=2, angles="0:90:15", split="grid:30")
     demo["render"].update(size=32, workers=1)
-    for model in ("pix2pix", "pix2pix-cfa"):
+    for model in ("pix2pix", "pix2pix-cfa", "pix2pix-image"):
         demo["models"][model]["generator"].update(ngf=4, n_blocks=1)
         demo["models"][model]["discriminator"].update(ndf=4, n_layers=2)
     demo["train"].update(batch_size=4, steps=10, checkpoint_every=2, log_every=1, sample_every=10)

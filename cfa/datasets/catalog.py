@@ -22,6 +22,7 @@ RENDER_SOURCES = ("shapenet", "folder", "procedural")
 RAW_CHECKS = {
     "shapenet": "cfa.datasets.catalog:shapenet_missing",
     "folder": "cfa.datasets.catalog:folder_missing",
+    "pix2pix": "cfa.datasets.catalog:pix2pix_missing",
 }
 
 SHAPENET_HOWTO = ("ShapeNetCore v2 needs a (free) account: https://shapenet.org -> ShapeNetCore v2; unpack it so "
@@ -108,6 +109,34 @@ def folder_missing(name: str, spec: dict, params: dict) -> list[str]:
         return []
     return [f"{name}: source 'folder' needs datasets.{name}.root to be a folder of mesh files "
             f"(obj/glb/ply/off/stl); found {root!r}"]
+
+
+def pix2pix_root(params: dict, spec: dict) -> Path:
+    """Where a pix2pix set's unpacked download lives: datasets.<d>.root, else <paths.raw>/pix2pix/<name>."""
+    return Path(spec.get("root") or Path(params["paths"]["raw"]) / "pix2pix" / spec["name"])
+
+
+def pix2pix_missing(name: str, spec: dict, params: dict) -> list[str]:
+    """The split folders of a pix2pix set that are not there, with the download script to run."""
+    from cfa.datasets.pix2pix_sets import SPLITS, download_hint
+
+    root = pix2pix_root(params, spec)
+    absent = [split for split in SPLITS[spec["name"]] if not (root / split).is_dir()]
+    if not absent:
+        return []
+    where = f"{root}/ is missing" if not root.is_dir() else \
+        "missing split folder(s) " + ", ".join(f"{root / s}/" for s in absent)
+    return [f"{name}: pix2pix {spec['name']}: {where}", download_hint(spec["name"])]
+
+
+def train_params(params: dict, data: str | Path) -> dict:
+    """The training settings for a dataset file: params' `train`, with `datasets.<name>.train` (the
+    per-set settings pix2pix and BicycleGAN publish) over it when the file is a dataset params names.
+    Every key the dataset's block names wins (a null load_size/crop_size/test_size means the native
+    size, as in train.*); the run's step budget (train.steps) is never per dataset."""
+    name = dataset_name(data)
+    overlay = ((params.get("datasets") or {}).get(name) or {}).get("train") or {}
+    return {**params["train"], **overlay}
 
 
 def raw_inputs_missing(params: dict, name: str) -> list[str]:

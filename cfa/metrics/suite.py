@@ -23,8 +23,9 @@ class EvalContext:
 
     def __init__(self, generate, testset: TestSet, *, pretrained: bool, seed: int, device,
                  stats_path: str | Path | None = None, evalnets_dir: str | Path | None = None,
-                 settings: dict | None = None, progress: bool = True):
+                 settings: dict | None = None, progress: bool = True, model=None):
         self.generate = generate
+        self.model = model
         self.testset = testset
         self.pretrained = bool(pretrained)
         self.seed = int(seed)
@@ -37,21 +38,21 @@ class EvalContext:
         self._backbones: dict[str, tuple] = {}
         self._evalnets: dict[str, tuple] = {}
 
-    def _backbone(self, name: str):
+    def _backbone(self, name: str, **options):
         if name not in self._backbones:
             from cfa.metrics import backbones
 
-            build = {"inception": backbones.inception_v3_fid, "lpips": backbones.lpips_alex}[name]
-            self._backbones[name] = build(self.pretrained, self.device)
+            build = {"inception": backbones.inception_v3_fid, "lpips": backbones.lpips_alex}[name.split("@")[0]]
+            self._backbones[name] = build(self.pretrained, self.device, **options)
         return self._backbones[name][0]
 
     def inception(self):
         """pytorch-fid's Inception (pool3 features)."""
         return self._backbone("inception")
 
-    def lpips(self):
-        """LPIPS with the AlexNet trunk."""
-        return self._backbone("lpips")
+    def lpips(self, version: str = "0.1"):
+        """LPIPS with the AlexNet trunk and the lpips package's `version` linear heads (0.1 or 0.0)."""
+        return self._backbone("lpips" if version == "0.1" else f"lpips@{version}", version=version)
 
     def provenance(self, name: str) -> dict:
         return self._backbones[name][1]
@@ -105,10 +106,13 @@ def check_metrics(names: list[str], kind: str) -> list:
 
 def evaluate(generate, data: str | Path, metric_names: list[str], *, settings: dict, pretrained: bool,
              seed: int, device, stats_path: str | Path | None = None, evalnets_dir: str | Path | None = None,
-             trained_on_sha256: str | None = None, progress: bool = True) -> tuple[dict, TestSet]:
+             trained_on_sha256: str | None = None, progress: bool = True, model=None) -> tuple[dict, TestSet]:
     """(record, test protocol): the record holds `values` (every metric's headline numbers), one
-    detail block per metric, `counts`, the `data` description, metric extras and `backbones`."""
-    testset = open_testset(data, settings, seed, progress)
+    detail block per metric, `counts`, the `data` description, metric extras and `backbones`.
+
+    `model` is the objective behind `generate`, for protocols that draw the model's own random
+    conditions (`Objective.random_t`); protocols whose conditions come from the data ignore it."""
+    testset = open_testset(data, settings, seed, progress, model=model)
     metrics = check_metrics(list(metric_names), testset.kind)
     # What the metrics read from other stages must be at hand before any image is generated.
     nets = evalnets_needed(list(metric_names))
@@ -119,7 +123,7 @@ def evaluate(generate, data: str | Path, metric_names: list[str], *, settings: d
         raise UserError("the fid metric needs the real images' statistics: pass --fid-stats STATS.npz "
                         "(made by `cfa stats`)")
     context = EvalContext(generate, testset, pretrained=pretrained, seed=seed, device=device,
-                          stats_path=stats_path, evalnets_dir=evalnets_dir, progress=progress)
+                          stats_path=stats_path, evalnets_dir=evalnets_dir, progress=progress, model=model)
     results: list[tuple[str, MetricResult]] = [(m.name, m.compute(context)) for m in metrics]
     record: dict = {"values": {}}
     for _, result in results:

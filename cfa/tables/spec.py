@@ -19,6 +19,8 @@ from cfa.tables import paper_values
 
 
 NOT_IN_PAPER = "not in the paper"
+REPORTED_ONLY = "reported only (no code of ours: the paper's number)"
+LAYOUTS = ("metrics_as_rows", "methods_as_rows")
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,20 @@ class TableSpec:
     # source (procedural, simulated at demo size, ...) is called out as not comparable.
     paper_sources: tuple[str, ...] = ("shapenet",)
     paper_data: str = "ShapeNet renders"
+    # Methods shown with the paper's numbers only (baselines without code of ours); they are in
+    # `methods` too, first, and never have a metrics file.
+    reported_only: tuple[str, ...] = ()
+    # Column titles per dataset (default: the dataset's key).
+    dataset_labels: dict = field(default_factory=dict)
+    # "metrics_as_rows" (metric rows x (dataset, method) columns, Table 2) or "methods_as_rows"
+    # (method rows x (dataset, metric) columns, the paper's Table 1).
+    layout: str = "metrics_as_rows"
+
+    def dataset_label(self, ds: str) -> str:
+        return self.dataset_labels.get(ds, ds)
+
+    def in_paper(self, ds: str, method: str) -> bool:
+        return method in self.paper.get(ds, {})
 
 
 def value(*keys: str) -> Callable[[dict], float | None]:
@@ -78,10 +94,15 @@ def build_spec(module, table: dict) -> TableSpec:
         rows = tuple(r for r in block.rows if r.metric in wanted)
         if rows:
             blocks.append(Block(block.title, rows, block.has_paper))
-    methods = tuple((m, module.MODEL_LABELS.get(m, f"{m} ({NOT_IN_PAPER})")) for m in table["models"])
+    # Baselines the paper reports but we do not run (module.REPORTED: key -> label) come first.
+    reported = dict(getattr(module, "REPORTED", {}))
+    methods = tuple(reported.items()) + tuple(
+        (m, module.MODEL_LABELS.get(m, f"{m} ({NOT_IN_PAPER})")) for m in table["models"] if m not in reported)
     return TableSpec(number=module.NUMBER, title=module.TITLE, datasets=tuple(table["datasets"]),
                      methods=methods, blocks=tuple(blocks), paper=module.PAPER,
-                     paper_sources=module.PAPER_SOURCES, paper_data=module.PAPER_DATA)
+                     paper_sources=module.PAPER_SOURCES, paper_data=module.PAPER_DATA,
+                     reported_only=tuple(reported), dataset_labels=dict(getattr(module, "DATASET_LABELS", {})),
+                     layout=getattr(module, "LAYOUT", "metrics_as_rows"))
 
 
 def load_metrics_files(paths) -> dict[tuple[str, str], dict]:
@@ -110,6 +131,8 @@ def load_metrics_files(paths) -> dict[tuple[str, str], dict]:
 def cell_provenance(m: dict) -> dict:
     """What a cell's number rests on: data source, image counts, backbones, checkpoint."""
     counts = m.get("counts", {})
+    lpips = m.get("lpips_diversity") if isinstance(m.get("lpips_diversity"), dict) else {}
+    protocol = (m.get("data") or {}).get("protocol") or {}
     return {
         "metrics_file": m.get("_file"),
         "data_source": m.get("data", {}).get("source"),
@@ -120,6 +143,9 @@ def cell_provenance(m: dict) -> dict:
         "interp_images": counts.get("interpolation"),
         "backbones_pretrained": bool(m.get("backbones", {}).get("pretrained", False)),
         "checkpoint_step": m.get("checkpoint", {}).get("step"),
+        "lpips_inputs": counts.get("lpips_inputs"),
+        "lpips_version": lpips.get("lpips_version"),
+        "protocol_note": protocol.get("note"),
     }
 
 
@@ -132,15 +158,21 @@ def assemble(spec: TableSpec, metrics: dict[tuple[str, str], dict]) -> dict:
         for row in block.rows:
             for ds in spec.datasets:
                 for method, label in spec.methods:
-                    m = metrics.get((ds, method))
+                    m = metrics.get((ds, method)) if method not in spec.reported_only else None
+                    if method in spec.reported_only:
+                        status = REPORTED_ONLY
+                    elif m is None:
+                        status = "missing metrics file"
+                    else:
+                        status = "ok" if row.get(m) is not None else "value not in metrics file"
                     cells.append({
                         "block": block.title, "metric": row.key, "dataset": ds, "method": method,
                         "method_label": label,
                         "ours": row.get(m) if m is not None else None,
                         "paper": (spec.paper.get(ds, {}).get(method, {}).get(row.key)
                                   if block.has_paper else None),
-                        "status": "ok" if m is not None and row.get(m) is not None
-                        else ("missing metrics file" if m is None else "value not in metrics file"),
+                        "in_paper": bool(block.has_paper and spec.in_paper(ds, method)),
+                        "status": status,
                         "provenance": cell_provenance(m) if m is not None else None,
                     })
     present = [cell_provenance(m) for k, m in metrics.items() if k not in unknown]

@@ -12,7 +12,7 @@ import io
 from pathlib import Path
 
 from cfa.io import write_json_atomic, write_text_atomic
-from cfa.tables.spec import TableSpec, caption
+from cfa.tables.spec import REPORTED_ONLY, TableSpec, caption
 
 MISSING = "n/a"
 
@@ -46,10 +46,16 @@ def _provenance_text(p: dict) -> str:
     if (p["fid_images_fake"] or 0) < 2048 or (p["fid_images_real"] or 0) < 2048:
         counts += " (< 2048: covariance not full rank, FID biased up)"
     lp = f"LPIPS over {p['lpips_pairs']} pairs" if p["lpips_pairs"] is not None else "no LPIPS"
+    if p.get("lpips_version") and p["lpips_pairs"] is not None:
+        lp += f" of {p.get('lpips_inputs')} inputs (LPIPS v{p['lpips_version']})"
+    if p.get("protocol_note"):
+        lp += f" - {p['protocol_note']}"
+    interp = (f"; interpolation over {p['interp_images']} unseen images"
+              if p.get("interp_images") is not None else "")
     bb = "pretrained backbones" if p["backbones_pretrained"] else "OFFLINE random-weight backbones"
     step = p["checkpoint_step"]
-    return (f"data: {p['data_source']}; {counts}; {lp}; interpolation over "
-            f"{p['interp_images']} unseen images; {bb}; checkpoint step {step}; {p['metrics_file']}")
+    return (f"data: {p['data_source']}; {counts}; {lp}{interp}; {bb}; checkpoint step {step}; "
+            f"{p['metrics_file']}")
 
 
 def _columns(spec: TableSpec):
@@ -71,14 +77,47 @@ def _row_cells(table: dict, block, row, cols, marks: dict, mark_format: str) -> 
     cells = []
     for ds, method, _ in cols:
         c = _cell(table, block.title, row.key, ds, method)
+        cells += _cell_texts(c, row, block, marks, mark_format)
+    return cells
+
+
+def _cell_texts(c: dict, row, block, marks: dict, mark_format: str) -> list[str]:
+    """(ours, paper) texts of one cell: blank ours for a reported-only method, blank paper where the
+    paper has no such method or dataset."""
+    if c["status"] == REPORTED_ONLY:
+        ours = ""
+    else:
         ours = _fmt(c["ours"], row)
         if c["provenance"] is not None and c["ours"] is not None:
             ours += mark_format.format(marks[_provenance_text(c["provenance"])])
-        paper = _fmt(c["paper"], row, paper=True) if block.has_paper else ""
-        cells += [ours, paper]
-    return cells
+    paper = _fmt(c["paper"], row, paper=True) if block.has_paper and c.get("in_paper", True) else ""
+    return [ours, paper]
+
+
+def _methods_as_rows(spec: TableSpec, table: dict, marks: dict, mark_format: str) -> list[tuple[str, list[str]]]:
+    """(method label, cell texts) per method: for each dataset, each metric row, (ours, paper)."""
+    out = []
+    for method, label in spec.methods:
+        texts = []
+        for ds in spec.datasets:
+            for block in spec.blocks:
+                for row in block.rows:
+                    c = _cell(table, block.title, row.key, ds, method)
+                    texts += _cell_texts(c, row, block, marks, mark_format)[:2 if block.has_paper else 1]
+        out.append((label, texts))
+    return out
+
+
+def _metric_columns(spec: TableSpec):
+    """(dataset, block, row) per value column group of the methods-as-rows layout."""
+    for ds in spec.datasets:
+        for block in spec.blocks:
+            for row in block.rows:
+                yield ds, block, row
 
 def markdown(spec: TableSpec, table: dict) -> str:
+    if spec.layout == "methods_as_rows":
+        return _markdown_methods_as_rows(spec, table)
     marks, notes = _footnotes(table)
     cols = list(_columns(spec))
     out = [f"## {caption(spec, table)}", ""]
@@ -95,10 +134,31 @@ def markdown(spec: TableSpec, table: dict) -> str:
     return "\n".join(out) + "\n"
 
 
+def _markdown_methods_as_rows(spec: TableSpec, table: dict) -> str:
+    marks, notes = _footnotes(table)
+    head, rule = ["Method"], ["---"]
+    for ds, block, row in _metric_columns(spec):
+        head.append(f"{spec.dataset_label(ds)} {row.label} (ours)")
+        rule.append("---:")
+        if block.has_paper:
+            head.append(f"{spec.dataset_label(ds)} {row.label} (paper)")
+            rule.append("---:")
+    out = [f"## {caption(spec, table)}", "", "| " + " | ".join(head) + " |", "|" + "|".join(rule) + "|"]
+    for label, texts in _methods_as_rows(spec, table, marks, " [{}]"):
+        out.append(f"| {label} | " + " | ".join(texts) + " |")
+    out.append("")
+    out += notes_lines(table, notes)
+    return "\n".join(out) + "\n"
+
+
 def notes_lines(table: dict, notes: list[str]) -> list[str]:
     lines = ["Notes:", ""]
     lines.append("- paper: values as reported in the paper; \"-\" = LPIPS of a deterministic model "
-                 "(all zero); " + MISSING + " = no value (missing metrics file or metric).")
+                 "(all zero); " + MISSING + " = no value (missing metrics file or metric); empty paper "
+                 "cell = not in the paper.")
+    if any(c["status"] == REPORTED_ONLY for c in table["cells"]):
+        lines.append("- reported: baselines shown with the paper's numbers only (no code of ours); their "
+                     "ours cells are empty.")
     if table["missing"]:
         lines.append("- missing (no metrics file): "
                      + ", ".join(f"{d} {m}" for d, m in table["missing"]))
@@ -112,7 +172,8 @@ def csv_text(spec: TableSpec, table: dict) -> str:
     buf = io.StringIO()
     fields = ["table", "block", "metric", "dataset", "method", "ours", "paper", "status",
               "data_source", "fid_images_fake", "fid_images_real", "lpips_pairs", "interp_images",
-              "backbones_pretrained", "checkpoint_step", "data_sha256", "metrics_file"]
+              "backbones_pretrained", "checkpoint_step", "data_sha256", "metrics_file", "lpips_inputs",
+              "lpips_version", "protocol_note"]
     w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     w.writeheader()
     for c in table["cells"]:
@@ -132,7 +193,32 @@ def _tex_escape(s: str) -> str:
     return s.replace(r"\textbackslash\{\}", r"\textbackslash{}")
 
 
+def _latex_methods_as_rows(spec: TableSpec, table: dict) -> str:
+    marks, notes = _footnotes(table)
+    groups = [(ds, [(b, r) for d, b, r in _metric_columns(spec) if d == ds]) for ds in spec.datasets]
+    width = lambda cols: sum(2 if b.has_paper else 1 for b, _ in cols)  # noqa: E731
+    n_values = sum(width(cols) for _, cols in groups)
+    lines = [r"\begin{table}[t]", r"\centering", r"\scriptsize",
+             r"\caption{" + _tex_escape(caption(spec, table)) + "}",
+             rf"\label{{tab:table{spec.number}}}",
+             r"\begin{tabular}{l" + "r" * n_values + "}", r"\toprule",
+             "Datasets & " + " & ".join(rf"\multicolumn{{{width(cols)}}}{{c}}{{{_tex_escape(spec.dataset_label(ds))}}}"
+                                        for ds, cols in groups) + r" \\",
+             "Metric & " + " & ".join(rf"\multicolumn{{{2 if b.has_paper else 1}}}{{c}}{{{r.latex}}}"
+                                      for _, cols in groups for b, r in cols) + r" \\",
+             "Method & " + " & ".join("ours & paper" if b.has_paper else "ours"
+                                      for _, cols in groups for b, _ in cols) + r" \\", r"\midrule"]
+    for label, texts in _methods_as_rows(spec, table, marks, "$^{{{}}}$"):
+        lines.append(_tex_escape(label) + " & " + " & ".join(texts) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}", r"\par\smallskip", r"\begin{minipage}{\linewidth}\tiny"]
+    lines += [_tex_escape(n) + r"\\" for n in notes_lines(table, notes)[2:]]
+    lines += [r"\end{minipage}", r"\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
 def latex(spec: TableSpec, table: dict) -> str:
+    if spec.layout == "methods_as_rows":
+        return _latex_methods_as_rows(spec, table)
     marks, notes = _footnotes(table)
     cols = list(_columns(spec))
     n_methods = len(spec.methods)
@@ -163,14 +249,15 @@ def metrics_json(spec: TableSpec, table: dict) -> dict:
     paper: dict = {}
     provenance: dict = {}
     for c in table["cells"]:
-        out.setdefault(c["dataset"], {}).setdefault(c["method"], {})[c["metric"]] = c["ours"]
+        if c["status"] != REPORTED_ONLY:  # no number of ours exists for a reported-only baseline
+            out.setdefault(c["dataset"], {}).setdefault(c["method"], {})[c["metric"]] = c["ours"]
         if c["paper"] is not None or any(b.has_paper and b.title == c["block"] for b in spec.blocks):
             paper.setdefault(c["dataset"], {}).setdefault(c["method"], {})[c["metric"]] = c["paper"]
         if c["provenance"] is not None:
             provenance.setdefault(c["dataset"], {})[c["method"]] = c["provenance"]
     return {**out, "paper": paper, "provenance": provenance, "caption": caption(spec, table),
             "data_sources": table["data_sources"], "backbones_pretrained": table["backbones_pretrained"],
-            "missing": table["missing"]}
+            "missing": table["missing"], "reported_only": list(spec.reported_only)}
 
 
 def write_all(spec: TableSpec, table: dict, prefix: str | Path) -> list[Path]:

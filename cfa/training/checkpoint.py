@@ -35,7 +35,7 @@ FORMAT = 1
 # The train keys that change what a run computes; the others (logging cadence, device, workers)
 # may differ between a run and its resumption.
 IDENTITY_TRAIN_KEYS = ("batch_size", "epochs", "epochs_decay", "steps", "load_size", "crop_size",
-                       "init_gain", "seed")
+                       "init_gain", "seed", "flip", "test_size")
 
 
 def identity_config(model: str, model_params: dict, train: dict, data_sha256: str) -> dict:

@@ -68,7 +68,7 @@ def _run(args) -> int:
         objective.generate, data, names, settings=params["evaluate"],
         pretrained=params["metrics"]["pretrained_backbones"], seed=params["seed"], device=device,
         stats_path=args.fid_stats, evalnets_dir=args.evalnets, trained_on_sha256=info.get("data_sha256"),
-        progress=not args.no_progress)
+        progress=not args.no_progress, model=objective)
     if info.get("data_sha256") and info["data_sha256"] != testset.sha256:
         print(f"cfa evaluate: WARNING: {args.run} was trained on data with sha256 {info['data_sha256'][:12]}..., "
               f"evaluated on {data} ({testset.sha256[:12]}...): its test split may not be unseen",

@@ -92,13 +92,14 @@ def _already_complete(args, params: dict) -> dict | None:
     """run.json of a finished run of exactly this config, checked without importing torch."""
     from pathlib import Path
 
+    from cfa.datasets.catalog import train_params
     from cfa.io import sha256_file
     from cfa.training.checkpoint import completed_run, identity_config
 
     model_params = (params.get("models") or {}).get(args.model)
     if model_params is None or not Path(args.data).is_file():
         return None  # the trainer reports these properly
-    config = identity_config(args.model, model_params, params["train"], sha256_file(args.data))
+    config = identity_config(args.model, model_params, train_params(params, args.data), sha256_file(args.data))
     return completed_run(args.out, config)
 
 

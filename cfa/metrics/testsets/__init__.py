@@ -19,6 +19,7 @@ from cfa.errors import UserError
 
 TESTSETS = {
     "rotation": "cfa.metrics.testsets.rotation:RotationTestSet",
+    "paired-images": "cfa.metrics.testsets.paired_images:PairedImagesTestSet",
 }
 
 
@@ -39,9 +40,13 @@ class TestSet:
     """The test split of one dataset file and the model outputs a protocol asks for.
 
     `settings` is params.yaml's `evaluate` section; `seed` the run's seed for seeded subsets.
+    `model` (set by `open_testset`) is the objective behind `generate`, or None: protocols that
+    evaluate at the model's own random conditions (image-only translation) draw them with
+    `model.random_t`; protocols whose conditions come from the data never look at it.
     """
 
     kind = ""
+    model = None
 
     def __init__(self, path: str | Path, settings: dict, seed: int, progress: bool = True):
         from cfa.io import sha256_file
@@ -86,10 +91,12 @@ class TestSet:
         raise NotImplementedError
 
 
-def open_testset(path: str | Path, settings: dict, seed: int, progress: bool = True) -> TestSet:
+def open_testset(path: str | Path, settings: dict, seed: int, progress: bool = True, model=None) -> TestSet:
     kind = kind_of(path)
     if kind not in TESTSETS:
         raise UserError(f"{path} is a {kind!r} dataset; no evaluation protocol for that kind yet "
                         f"(known: {', '.join(TESTSETS)})")
     module, cls = TESTSETS[kind].split(":")
-    return getattr(importlib.import_module(module), cls)(path, settings, seed, progress)
+    testset = getattr(importlib.import_module(module), cls)(path, settings, seed, progress)
+    testset.model = model
+    return testset

@@ -33,6 +33,7 @@ from cfa.errors import UserError
 # objective name -> "module:Class"; imported lazily so that unused objectives cost nothing.
 OBJECTIVES = {
     "paired": "cfa.training.objectives.paired:PairedObjective",
+    "image_only": "cfa.training.objectives.image_only:ImageOnlyObjective",
 }
 
 
@@ -98,6 +99,18 @@ class Objective:
         rows) under every condition of `labels` (dataset label units; default: the objective's own
         sweep)."""
         raise NotImplementedError
+
+    def random_t(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n conditions drawn as in training, for test protocols that evaluate a model at its own
+        random conditions (image-only translation, where t plays the role of a latent code).
+        Objectives whose conditions come from the data have no such distribution."""
+        raise UserError(f"objective {self.name!r} takes its conditions from the data; it has no "
+                        f"distribution of t to draw from (evaluate it on a dataset of kind "
+                        f"{' or '.join(self.dataset_kinds)})")
+
+    def t_distribution(self) -> dict | None:
+        """What `random_t` draws, for the records (None: conditions come from the data)."""
+        return None
 
     # -- shared -------------------------------------------------------------------------------
     def build(self, total_steps: int, decay_start: int) -> None:
