@@ -235,6 +235,14 @@ def load_params(path: str | Path = "params.yaml", overrides: Iterable[str] = ())
     return resolve(read_yaml(path), overrides, origin=str(path))
 
 
+def train_params_for(params: dict, model: str) -> dict:
+    """The `train` section as model `model` trains: params `train` with the model's own `train`
+    block (if it has one, e.g. CcGAN's batch size and iterations for the label-only models) over it."""
+    base = dict(params["train"])
+    own = ((params.get("models") or {}).get(model) or {}).get("train") or {}
+    return deep_merge(base, own)
+
+
 def profile_table_overrides(raw: dict, resolved: dict) -> list[str]:
     """`tables.<t>.<list>=[...]` for every table list the active profile changes.
 

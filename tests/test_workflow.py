@@ -101,7 +101,11 @@ def dvc_jobs(repo: Path) -> dict[str, set[str]]:
 
 
 def demo_profile(params):
+    """profile: demo, with the demo's table lists written where DVC reads them (DVC expands its stages
+    from params.yaml as written: `dvc exp run -S profile=demo -S tables.<t>.datasets=[...]`)."""
     params["profile"] = "demo"
+    for table, lists in (params["profiles"]["demo"].get("tables") or {}).items():
+        params["tables"][table].update(lists)
 
 
 def test_snakemake_and_dvc_run_the_same_commands_with_the_same_outputs(tmp_path):

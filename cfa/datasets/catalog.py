@@ -22,6 +22,7 @@ RENDER_SOURCES = ("shapenet", "folder", "procedural")
 RAW_CHECKS = {
     "shapenet": "cfa.datasets.catalog:shapenet_missing",
     "folder": "cfa.datasets.catalog:folder_missing",
+    "utkface": "cfa.datasets.labelled_sources:utkface_missing",
 }
 
 SHAPENET_HOWTO = ("ShapeNetCore v2 needs a (free) account: https://shapenet.org -> ShapeNetCore v2; unpack it so "
@@ -62,7 +63,7 @@ def how_to_make(path: str | Path, params: dict) -> str:
     datasets = params.get("datasets") or {}
     if name in datasets:
         spec = datasets[name]
-        if spec["source"] in RENDER_SOURCES:
+        if spec["source"] in RENDER_SOURCES and spec.get("kind", "rotation") == "rotation":
             o = render_options(params, name)
             which = (f"--root {o['root']} --synset {o['synset'] or ''}" if o["source"] == "shapenet"
                      else f"--category {o['category']}")

@@ -17,13 +17,17 @@ MAKERS = {
     "shapenet": "cfa.datasets.makers:render_from_params",
     "folder": "cfa.datasets.makers:render_from_params",
     "procedural": "cfa.datasets.makers:render_from_params",
+    "utkface": "cfa.datasets.labelled_sources:make_utkface",
 }
 
 
 def render_from_params(name: str, spec: dict, params: dict, out: Path, progress: bool = True) -> dict:
+    from cfa.datasets.labelled_render import labelled_render_attrs
     from cfa.render import render_rotation_set
 
-    return render_rotation_set(out, progress=progress, **render_options(params, name)).manifest
+    # The file records the entry's kind: a rendered set may be read as `labelled` (angle = label).
+    return render_rotation_set(out, progress=progress, attrs=labelled_render_attrs(name, spec),
+                               **render_options(params, name)).manifest
 
 
 def make_dataset(params: dict, name: str, out: str | Path, progress: bool = True) -> dict:

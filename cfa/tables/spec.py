@@ -19,6 +19,8 @@ from cfa.tables import paper_values
 
 
 NOT_IN_PAPER = "not in the paper"
+REPORTED = "reported"
+REPORTED_ONLY_STATUS = "reported only (not trained here)"
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,7 @@ class MetricRow:
     better: str = "down"          # "up" or "down"
     digits: int = 2
     zero_as_dash: bool = False    # the paper prints an all-zero diversity as "-"
+    protocol: str = ""            # how the number is measured (a footnote of the table)
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,9 @@ class TableSpec:
     # source (procedural, simulated at demo size, ...) is called out as not comparable.
     paper_sources: tuple[str, ...] = ("shapenet",)
     paper_data: str = "ShapeNet renders"
+    # Methods the paper compares with that are not trained here (e.g. CcGAN): shown with the
+    # paper's values only, marked as reported.
+    reported_only: tuple[str, ...] = ()
 
 
 def value(*keys: str) -> Callable[[dict], float | None]:
@@ -79,9 +85,18 @@ def build_spec(module, table: dict) -> TableSpec:
         if rows:
             blocks.append(Block(block.title, rows, block.has_paper))
     methods = tuple((m, module.MODEL_LABELS.get(m, f"{m} ({NOT_IN_PAPER})")) for m in table["models"])
+    # A table module's REPORTED_ONLY methods (baselines not trained here) join as rows of the
+    # paper's values, placed where the paper has them (MODEL_LABELS order), unless params lists
+    # them as trained models.
+    reported = tuple(m for m in getattr(module, "REPORTED_ONLY", ()) if m not in table["models"])
+    order = list(module.MODEL_LABELS)
+    for m in reported:
+        before = sum(1 for trained, _ in methods if trained in order and order.index(trained) < order.index(m))
+        methods = methods[:before] + ((m, f"{module.MODEL_LABELS.get(m, m)} ({REPORTED})"),) + methods[before:]
     return TableSpec(number=module.NUMBER, title=module.TITLE, datasets=tuple(table["datasets"]),
                      methods=methods, blocks=tuple(blocks), paper=module.PAPER,
-                     paper_sources=module.PAPER_SOURCES, paper_data=module.PAPER_DATA)
+                     paper_sources=module.PAPER_SOURCES, paper_data=module.PAPER_DATA,
+                     reported_only=reported)
 
 
 def load_metrics_files(paths) -> dict[tuple[str, str], dict]:
@@ -120,27 +135,33 @@ def cell_provenance(m: dict) -> dict:
         "interp_images": counts.get("interpolation"),
         "backbones_pretrained": bool(m.get("backbones", {}).get("pretrained", False)),
         "checkpoint_step": m.get("checkpoint", {}).get("step"),
+        "fakes_per_label": counts.get("fakes_per_label"),
+        "eval_labels": counts.get("eval_labels"),
     }
 
 
 def assemble(spec: TableSpec, metrics: dict[tuple[str, str], dict]) -> dict:
     """The table as plain data: cells with ours/paper values and provenance, plus caption notes."""
     unknown = sorted(k for k in metrics if k[0] not in spec.datasets
-                     or k[1] not in dict(spec.methods))
+                     or k[1] not in dict(spec.methods) or k[1] in spec.reported_only)
     cells = []
     for block in spec.blocks:
         for row in block.rows:
             for ds in spec.datasets:
                 for method, label in spec.methods:
-                    m = metrics.get((ds, method))
+                    m = None if method in spec.reported_only else metrics.get((ds, method))
+                    if method in spec.reported_only:
+                        status = REPORTED_ONLY_STATUS
+                    else:
+                        status = ("ok" if m is not None and row.get(m) is not None
+                                  else ("missing metrics file" if m is None else "value not in metrics file"))
                     cells.append({
                         "block": block.title, "metric": row.key, "dataset": ds, "method": method,
                         "method_label": label,
                         "ours": row.get(m) if m is not None else None,
                         "paper": (spec.paper.get(ds, {}).get(method, {}).get(row.key)
                                   if block.has_paper else None),
-                        "status": "ok" if m is not None and row.get(m) is not None
-                        else ("missing metrics file" if m is None else "value not in metrics file"),
+                        "status": status,
                         "provenance": cell_provenance(m) if m is not None else None,
                     })
     present = [cell_provenance(m) for k, m in metrics.items() if k not in unknown]
@@ -162,6 +183,9 @@ def assemble(spec: TableSpec, metrics: dict[tuple[str, str], dict]) -> dict:
         "caption_warnings": warnings, "small_fid_counts": small_fid,
         "missing": [list(x) for x in missing], "ignored_files": [metrics[k]["_file"] for k in unknown],
         "paper_source": paper_values.SOURCE,
+        "reported_only": [label for method, label in spec.methods if method in spec.reported_only],
+        "protocols": [{"metric": row.key, "label": row.label, "protocol": row.protocol}
+                      for block in spec.blocks for row in block.rows if row.protocol],
     }
 
 

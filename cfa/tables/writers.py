@@ -12,9 +12,10 @@ import io
 from pathlib import Path
 
 from cfa.io import write_json_atomic, write_text_atomic
-from cfa.tables.spec import TableSpec, caption
+from cfa.tables.spec import REPORTED_ONLY_STATUS, TableSpec, caption
 
 MISSING = "n/a"
+REPORTED_CELL = "not run"
 
 
 def _fmt(value, row, paper: bool = False) -> str:
@@ -48,8 +49,12 @@ def _provenance_text(p: dict) -> str:
     lp = f"LPIPS over {p['lpips_pairs']} pairs" if p["lpips_pairs"] is not None else "no LPIPS"
     bb = "pretrained backbones" if p["backbones_pretrained"] else "OFFLINE random-weight backbones"
     step = p["checkpoint_step"]
-    return (f"data: {p['data_source']}; {counts}; {lp}; interpolation over "
-            f"{p['interp_images']} unseen images; {bb}; checkpoint step {step}; {p['metrics_file']}")
+    interp = ("" if p["interp_images"] is None else
+              f"interpolation over {p['interp_images']} unseen images; ")
+    fakes = ("" if p.get("fakes_per_label") is None else
+             f"{p['fakes_per_label']} fakes at each of {p['eval_labels']} labels; ")
+    return (f"data: {p['data_source']}; {counts}; {lp}; {interp}{fakes}{bb}; checkpoint step {step}; "
+            f"{p['metrics_file']}")
 
 
 def _columns(spec: TableSpec):
@@ -71,7 +76,7 @@ def _row_cells(table: dict, block, row, cols, marks: dict, mark_format: str) -> 
     cells = []
     for ds, method, _ in cols:
         c = _cell(table, block.title, row.key, ds, method)
-        ours = _fmt(c["ours"], row)
+        ours = REPORTED_CELL if c["status"] == REPORTED_ONLY_STATUS else _fmt(c["ours"], row)
         if c["provenance"] is not None and c["ours"] is not None:
             ours += mark_format.format(marks[_provenance_text(c["provenance"])])
         paper = _fmt(c["paper"], row, paper=True) if block.has_paper else ""
@@ -104,6 +109,11 @@ def notes_lines(table: dict, notes: list[str]) -> list[str]:
                      + ", ".join(f"{d} {m}" for d, m in table["missing"]))
     if table["ignored_files"]:
         lines.append("- ignored (dataset/model not in this table): " + ", ".join(table["ignored_files"]))
+    if table.get("reported_only"):
+        lines.append(f"- {', '.join(table['reported_only'])}: not trained here; its (paper) column holds the "
+                     f"values the paper reports, its (ours) column says \"{REPORTED_CELL}\".")
+    for p in table.get("protocols") or []:
+        lines.append(f"- {p['label']}: {p['protocol']}")
     lines += [f"- {n}" for n in notes]
     return lines
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from cfa.config import train_params_for
 from cfa.datasets import catalog, kinds
 from cfa.devices import resolve_device
 from cfa.errors import UserError
@@ -121,7 +122,8 @@ class Trainer:
         if model not in models:
             raise UserError(f"--model {model!r}: not in params.yaml models; known: {sorted(models)}")
         self.model_params = models[model]
-        self.train_params = dict(params["train"])
+        # A model may carry its own `train` block over the shared one (cfa.config.train_params_for).
+        self.train_params = train_params_for(params, model)
         if not self.data.is_file():
             raise UserError(f"dataset not found: {self.data}\nmake it with:\n  "
                             f"{catalog.how_to_make(self.data, params)}")

@@ -18,6 +18,7 @@ from cfa.errors import UserError
 
 TESTSETS = {
     "rotation": "cfa.metrics.testsets.rotation:RotationTestSet",
+    "labelled": "cfa.metrics.testsets.labelled:LabelledTestSet",
 }
 
 

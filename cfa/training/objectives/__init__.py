@@ -33,6 +33,7 @@ from cfa.errors import UserError
 # objective name -> "module:Class"; imported lazily so that unused objectives cost nothing.
 OBJECTIVES = {
     "paired": "cfa.training.objectives.paired:PairedObjective",
+    "label_only": "cfa.training.objectives.label_only:LabelOnlyObjective",
 }
 
 
