@@ -224,13 +224,20 @@ def test_bad_config_override_stops_with_the_key(tmp_path):
 
 
 def tiny_demo(params):
-    """Two datasets, tiny renders and networks, a handful of steps, offline backbones."""
-    params["profile"] = "demo"
+    """Two datasets, tiny renders and networks, a handful of steps, offline backbones (and, since
+    `dvc repro` runs every table, a tiny Table 4)."""
+    demo_profile(params)
     params["tables"]["table2"]["datasets"] = ["RA-20", "RL-20"]
     params["metrics"]["pretrained_backbones"] = False
     demo = params["profiles"]["demo"]
     for spec in demo["datasets"].values():
         spec.update(models=2, angles="0:90:15", split="grid:30")
+    demo["datasets"]["RC-49-angles"].update(angles="0:6:1", split="grid:2")
+    for model in ("cgan", "cgan-cfa"):
+        demo["models"][model]["generator"].update(z_dim=8, ngf=4)
+        demo["models"][model]["discriminator"].update(ndf=4)
+        demo["models"][model]["train"].update(batch_size=4, steps=3)
+    demo["models"]["cgan"]["generator"].update(n_classes=3)
     demo["render"].update(size=32, workers=1)
     for model in ("pix2pix", "pix2pix-cfa"):
         demo["models"][model]["generator"].update(ngf=4, n_blocks=1)

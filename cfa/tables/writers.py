@@ -52,7 +52,7 @@ def _provenance_text(p: dict) -> str:
     interp = ("" if p["interp_images"] is None else
               f"interpolation over {p['interp_images']} unseen images; ")
     fakes = ("" if p.get("fakes_per_label") is None else
-             f"{p['fakes_per_label']} fakes at each of {p['eval_labels']} labels; ")
+             f"fakes per label {p['fakes_per_label']} at {p['eval_labels']} labels; ")
     return (f"data: {p['data_source']}; {counts}; {lp}; {interp}{fakes}{bb}; checkpoint step {step}; "
             f"{p['metrics_file']}")
 

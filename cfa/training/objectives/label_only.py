@@ -87,19 +87,22 @@ class LabelOnlyObjective(Objective):
         values = self._train_values()
         lo, hi = min(values), max(values)
         tol = 1e-6 * max(hi - lo, 1e-12)
-        x_lo, x_hi = float(x.min()), float(x.max())
-        if x_lo >= lo - tol and x_hi <= hi + tol:
+        outside = torch.unique(x[(x < lo - tol) | (x > hi + tol)].double().cpu())
+        if not outside.numel():
             return
         self._warned_range = True
+        scale = self.t_scale
         unit = self.data_info.get("label_unit") or "label units"
+        shown = ", ".join(f"{v * scale:.4g}" for v in outside[:5].tolist()) + (", ..." if outside.numel() > 5 else "")
         alpha = self.model_params.get("generator", {}).get("alpha")
-        what = (f"t = alpha * x (alpha = {alpha:g}) reaches [{alpha * x_lo:.4g}, {alpha * x_hi:.4g}], outside "
-                f"the t range trained on [{alpha * lo:.4g}, {alpha * hi:.4g}]: the atoms are extrapolated along "
-                f"the ODE" if alpha is not None else
-                "the cGAN baseline puts such labels in its first or last class")
-        print(f"cfa: WARNING: sampling at labels {x_lo * self.t_scale:.4g} .. {x_hi * self.t_scale:.4g} {unit}, "
-              f"outside the range seen in training ({lo * self.t_scale:.4g} .. {hi * self.t_scale:.4g} {unit}); "
-              f"{what}", file=sys.stderr)
+        if alpha is not None:
+            what = (f"t = alpha * x (alpha = {alpha:g}) = {', '.join(f'{alpha * v:.4g}' for v in outside[:5].tolist())} "
+                    f"lies outside the t range trained on [{alpha * lo:.4g}, {alpha * hi:.4g}]: the atoms are "
+                    f"extrapolated along the ODE")
+        else:
+            what = "the cGAN baseline puts such labels in its first or last class"
+        print(f"cfa: WARNING: sampling at label(s) {shown} {unit}, outside the range seen in training "
+              f"({lo * scale:.4g} .. {hi * scale:.4g} {unit}); {what}", file=sys.stderr)
 
     # -- networks -----------------------------------------------------------------------------
     def build_networks(self) -> None:
