@@ -104,3 +104,22 @@ def translation_figure(path: str | Path, inputs: np.ndarray, targets: np.ndarray
     if title:
         fig.suptitle(title, fontsize=9, y=1.04)
     _save(fig, path)
+
+
+def label_sweep_figure(path: str | Path, outputs: np.ndarray, labels: Sequence[float], unit: str = "",
+                       title: str = "") -> None:
+    """Figure 7: label-only generation; each row one fixed noise z, each column one label.
+
+    outputs uint8 (R,K,C,H,W) at labels (K,), in the dataset's unit (years, deg, ...)."""
+    n_rows, n_labels = outputs.shape[:2]
+    fig, axes = _figure(n_rows, n_labels)
+    suffix = "°" if unit in ("deg", "degrees") else (f" {unit}" if unit else "")
+    for r in range(n_rows):
+        for k in range(n_labels):
+            axes[r, k].imshow(_hwc(outputs[r, k]))
+            if r == 0:
+                axes[r, k].set_title(f"{labels[k]:g}{suffix}", fontsize=6)
+        axes[r, 0].set_ylabel(f"z{r + 1}", fontsize=6)
+    if title:
+        fig.suptitle(title, fontsize=9, y=1.04)
+    _save(fig, path)

@@ -97,6 +97,17 @@ TINY_MODELS = {
         "loss": {"gan_mode": "vanilla", "lambda_l1": 1.0},
         "t_range": [0.2, 1.0],
     },
+    # Eq. 7 (Table 4): our label-only generator with atoms from one ODE at alpha * x.
+    "label_only": {
+        "objective": "label_only",
+        "generator": {"z_dim": 8, "ngf": 4, "alpha": 1.0},
+        "discriminator": {"ndf": 4},
+        "atoms": {"n_atoms": 2, "kernel_size": 3, "ode_func": "authors", "method": "rk4", "rtol": 0.001,
+                  "atol": 0.001, "adjoint": False},
+        "optim": {"lr": 0.0001, "beta1": 0.5, "beta2": 0.999},
+        "loss": {"gan_mode": "vanilla"},
+        "train": {"load_size": None, "crop_size": None},
+    },
 }
 
 

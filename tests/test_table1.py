@@ -46,15 +46,15 @@ def test_table1_rows_columns_and_reported_baselines(tmp_path):
     assert list(rows) == ["BicycleGAN (reported)", "MSGAN (reported)", "BasisGAN (our run of our implementation)",
                           "Ours", "Pix2Pix, deterministic (not in the paper)"]
     # Reported baselines: no number of ours, the paper's beside it.
-    assert rows["BicycleGAN (reported)"][:4] == ["", "0.1413", "", "98.85"]
-    assert rows["MSGAN (reported)"][-2:] == ["", "89.96"]
+    assert rows["BicycleGAN (reported)"][:4] == ["not run", "0.1413", "not run", "98.85"]
+    assert rows["MSGAN (reported)"][-2:] == ["not run", "89.96"]
     assert rows["BasisGAN (our run of our implementation)"][:4] == ["0.2000 [a]", "0.2648", "95.25 [a]", "88.70"]
     assert rows["Ours"][:4] == ["0.2500 [b]", "0.2712", "91.50 [b]", "87.75"]
     assert rows["Ours"][4:8] == ["n/a", "0.1803", "n/a", "98.72"]  # no maps run yet
     # Not in the paper: an empty paper cell; a deterministic model's LPIPS is exactly 0.
     assert rows["Pix2Pix, deterministic (not in the paper)"][:4] == ["0.0000 [c]", "", "120.00 [c]", ""]
     assert "LPIPS over 1900 pairs of 100 inputs (LPIPS v0.0)" in md
-    assert "reported: baselines shown with the paper's numbers only" in md
+    assert "not trained here; its (paper) column holds the values the paper reports" in md
     assert "missing (no metrics file): edges2handbags basisgan" in md and "bicyclegan" not in md.split("missing")[1]
 
     js = json.loads((tmp_path / "out" / "table1.json").read_text())
@@ -72,7 +72,7 @@ def test_table1_rows_columns_and_reported_baselines(tmp_path):
 
     tex = (tmp_path / "out" / "table1.tex").read_text()
     assert r"\multicolumn{4}{c}{labels→facades}" in tex and r"\label{tab:table1}" in tex
-    assert "BicycleGAN (reported) &  & 0.1413 &  & 98.85" in tex
+    assert "BicycleGAN (reported) & not run & 0.1413 & not run & 98.85" in tex
 
 
 def test_table1_on_the_built_in_set_says_so(tmp_path):
@@ -96,4 +96,4 @@ def test_table1_on_the_built_in_set_says_so(tmp_path):
     assert note in md
     # No paper column has a value for a set the paper does not have; the reported rows stay empty.
     bicycle = next(line for line in md.splitlines() if line.startswith("| BicycleGAN"))
-    assert [c.strip() for c in bicycle.strip("|").split("|")][1:] == ["", "", "", ""]
+    assert [c.strip() for c in bicycle.strip("|").split("|")][1:] == ["not run", "", "not run", ""]

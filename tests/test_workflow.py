@@ -122,8 +122,8 @@ def kill_during_training(cmd: list[str], repo: Path, runs: Path) -> int:
 
 
 def demo_profile(params):
-    """The demo profile, with the table lists it selects also written into the file's `tables`, as
-    `dvc exp run -S` hands them to DVC (whose stages are expanded from the file's lists)."""
+    """profile: demo, with the demo's table lists written where DVC reads them (DVC expands its stages
+    from params.yaml as written: `dvc exp run -S profile=demo -S tables.<t>.datasets=[...]`)."""
     params["profile"] = "demo"
     for table, lists in (params["profiles"]["demo"].get("tables") or {}).items():
         params["tables"][table].update(lists)
@@ -249,10 +249,9 @@ def test_bad_config_override_stops_with_the_key(tmp_path):
 
 
 def tiny_demo(params):
-    """Two datasets, tiny renders and networks, a handful of steps, offline backbones."""
-    params["profile"] = "demo"
-    # Table 1 at its smallest: `dvc repro` builds every table of the file (tests/test_table1_workflow.py
-    # runs it properly); its lists are written into the file as `dvc exp run -S` would.
+    """Two datasets, tiny renders and networks, a handful of steps, offline backbones; since `dvc repro`
+    runs every table, Table 1 and Table 4 at their smallest too (their own tests run them properly)."""
+    demo_profile(params)
     small = {"datasets": ["edges2objects"], "models": ["pix2pix-image"]}
     params["tables"]["table1"].update(small)
     params["profiles"]["demo"]["tables"]["table1"] = dict(small)
@@ -263,6 +262,16 @@ def tiny_demo(params):
     for spec in demo["datasets"].values():
         if "angles" in spec:  # the rotation sets
             spec.update(models=2, angles="0:90:15", split="grid:30")
+    demo["datasets"]["RC-49-angles"].update(angles="0:6:1", split="grid:2")
+    for model in ("cgan", "cgan-cfa"):
+        demo["models"][model]["generator"].update(z_dim=8, ngf=4)
+        demo["models"][model]["discriminator"].update(ndf=4)
+        demo["models"][model]["train"].update(batch_size=4, steps=3)
+    demo["models"]["cgan"]["generator"].update(n_classes=3)
+    demo["evalnets"].update(batch_size=8, autoencoder={"epochs": 1, "dim_bottleneck": 16, "ch": 4},
+                            regressor={"epochs": 1, "depth": 18, "width": 4},
+                            classifier={"epochs": 1, "depth": 18, "width": 4})
+    demo["evaluate"]["intra_fid"] = {"radius": 1, "ccgan_feature_batch": 500}
     demo["render"].update(size=32, workers=1)
     for model in ("pix2pix", "pix2pix-cfa", "pix2pix-image"):
         demo["models"][model]["generator"].update(ngf=4, n_blocks=1)

@@ -23,6 +23,7 @@ RAW_CHECKS = {
     "shapenet": "cfa.datasets.catalog:shapenet_missing",
     "folder": "cfa.datasets.catalog:folder_missing",
     "pix2pix": "cfa.datasets.catalog:pix2pix_missing",
+    "utkface": "cfa.datasets.labelled_sources:utkface_missing",
 }
 
 SHAPENET_HOWTO = ("ShapeNetCore v2 needs a (free) account: https://shapenet.org -> ShapeNetCore v2; unpack it so "
@@ -63,7 +64,7 @@ def how_to_make(path: str | Path, params: dict) -> str:
     datasets = params.get("datasets") or {}
     if name in datasets:
         spec = datasets[name]
-        if spec["source"] in RENDER_SOURCES:
+        if spec["source"] in RENDER_SOURCES and spec.get("kind", "rotation") == "rotation":
             o = render_options(params, name)
             which = (f"--root {o['root']} --synset {o['synset'] or ''}" if o["source"] == "shapenet"
                      else f"--category {o['category']}")
@@ -129,14 +130,16 @@ def pix2pix_missing(name: str, spec: dict, params: dict) -> list[str]:
     return [f"{name}: pix2pix {spec['name']}: {where}", download_hint(spec["name"])]
 
 
-def train_params(params: dict, data: str | Path) -> dict:
-    """The training settings for a dataset file: params' `train`, with `datasets.<name>.train` (the
-    per-set settings pix2pix and BicycleGAN publish) over it when the file is a dataset params names.
-    Every key the dataset's block names wins (a null load_size/crop_size/test_size means the native
-    size, as in train.*); the run's step budget (train.steps) is never per dataset."""
+def train_params(params: dict, data: str | Path, model: str | None = None) -> dict:
+    """The training settings of a model on a dataset file: params' `train`, then `datasets.<name>.train`
+    (the per-set settings pix2pix and BicycleGAN publish) when the file is a dataset params names, then
+    the model's own `models.<model>.train` block (e.g. CcGAN's batch size and iterations for the
+    label-only models). Every key a block names wins (a null load_size/crop_size/test_size means the
+    native size, as in train.*)."""
     name = dataset_name(data)
-    overlay = ((params.get("datasets") or {}).get(name) or {}).get("train") or {}
-    return {**params["train"], **overlay}
+    per_dataset = ((params.get("datasets") or {}).get(name) or {}).get("train") or {}
+    per_model = ((params.get("models") or {}).get(model) or {}).get("train") or {} if model else {}
+    return {**params["train"], **per_dataset, **per_model}
 
 
 def raw_inputs_missing(params: dict, name: str) -> list[str]:

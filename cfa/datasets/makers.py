@@ -19,13 +19,17 @@ MAKERS = {
     "procedural": "cfa.datasets.makers:render_from_params",
     "pix2pix": "cfa.datasets.makers:pix2pix_from_params",
     "edges2objects": "cfa.datasets.makers:edges2objects_from_params",
+    "utkface": "cfa.datasets.labelled_sources:make_utkface",
 }
 
 
 def render_from_params(name: str, spec: dict, params: dict, out: Path, progress: bool = True) -> dict:
+    from cfa.datasets.labelled_render import labelled_render_attrs
     from cfa.render import render_rotation_set
 
-    return render_rotation_set(out, progress=progress, **render_options(params, name)).manifest
+    # The file records the entry's kind: a rendered set may be read as `labelled` (angle = label).
+    return render_rotation_set(out, progress=progress, attrs=labelled_render_attrs(name, spec),
+                               **render_options(params, name)).manifest
 
 
 def pix2pix_from_params(name: str, spec: dict, params: dict, out: Path, progress: bool = True) -> dict:

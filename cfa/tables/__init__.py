@@ -13,6 +13,7 @@ from cfa.errors import UserError
 TABLES = {
     "table2": "cfa.tables.table2",
     "table1": "cfa.tables.table1",
+    "table4": "cfa.tables.table4",
 }
 
 

@@ -33,6 +33,7 @@ class MetricRow:
     better: str = "down"          # "up" or "down"
     digits: int = 2
     zero_as_dash: bool = False    # the paper prints an all-zero diversity as "-"
+    protocol: str = ""            # how the number is measured (a footnote of the table)
 
 
 @dataclass(frozen=True)
@@ -94,10 +95,13 @@ def build_spec(module, table: dict) -> TableSpec:
         rows = tuple(r for r in block.rows if r.metric in wanted)
         if rows:
             blocks.append(Block(block.title, rows, block.has_paper))
-    # Baselines the paper reports but we do not run (module.REPORTED: key -> label) come first.
-    reported = dict(getattr(module, "REPORTED", {}))
+    # Baselines the paper reports but we do not run (module.REPORTED: key -> label) join the trained
+    # models; PAPER_ORDER (optional) puts all methods in the paper's order, others follow in order.
+    reported = {m: label for m, label in getattr(module, "REPORTED", {}).items() if m not in table["models"]}
     methods = tuple(reported.items()) + tuple(
-        (m, module.MODEL_LABELS.get(m, f"{m} ({NOT_IN_PAPER})")) for m in table["models"] if m not in reported)
+        (m, module.MODEL_LABELS.get(m, f"{m} ({NOT_IN_PAPER})")) for m in table["models"])
+    order = list(getattr(module, "PAPER_ORDER", ()))
+    methods = tuple(sorted(methods, key=lambda ml: order.index(ml[0]) if ml[0] in order else len(order)))
     return TableSpec(number=module.NUMBER, title=module.TITLE, datasets=tuple(table["datasets"]),
                      methods=methods, blocks=tuple(blocks), paper=module.PAPER,
                      paper_sources=module.PAPER_SOURCES, paper_data=module.PAPER_DATA,
@@ -135,24 +139,28 @@ def cell_provenance(m: dict) -> dict:
     protocol = (m.get("data") or {}).get("protocol") or {}
     return {
         "metrics_file": m.get("_file"),
-        "data_source": m.get("data", {}).get("source"),
-        "data_sha256": m.get("data", {}).get("sha256"),
+        "data_source": (m.get("data") or {}).get("source"),
+        "data_sha256": (m.get("data") or {}).get("sha256"),
         "fid_images_fake": counts.get("fid_fake"),
         "fid_images_real": counts.get("fid_real"),
         "lpips_pairs": counts.get("lpips_pairs"),
         "interp_images": counts.get("interpolation"),
-        "backbones_pretrained": bool(m.get("backbones", {}).get("pretrained", False)),
-        "checkpoint_step": m.get("checkpoint", {}).get("step"),
+        # None: no metric of this cell used an ImageNet backbone (e.g. Table 4's own networks).
+        "backbones_pretrained": (None if not m.get("backbones")
+                                 else bool(m["backbones"].get("pretrained", False))),
+        "checkpoint_step": (m.get("checkpoint") or {}).get("step"),
         "lpips_inputs": counts.get("lpips_inputs"),
         "lpips_version": lpips.get("lpips_version"),
         "protocol_note": protocol.get("note"),
+        "fakes_per_label": counts.get("fakes_per_label"),
+        "eval_labels": counts.get("eval_labels"),
     }
 
 
 def assemble(spec: TableSpec, metrics: dict[tuple[str, str], dict]) -> dict:
     """The table as plain data: cells with ours/paper values and provenance, plus caption notes."""
     unknown = sorted(k for k in metrics if k[0] not in spec.datasets
-                     or k[1] not in dict(spec.methods))
+                     or k[1] not in dict(spec.methods) or k[1] in spec.reported_only)
     cells = []
     for block in spec.blocks:
         for row in block.rows:
@@ -177,7 +185,7 @@ def assemble(spec: TableSpec, metrics: dict[tuple[str, str], dict]) -> dict:
                     })
     present = [cell_provenance(m) for k, m in metrics.items() if k not in unknown]
     sources = sorted({p["data_source"] or "unknown" for p in present})
-    offline = any(not p["backbones_pretrained"] for p in present)
+    offline = any(p["backbones_pretrained"] is False for p in present)
     other_sources = [s for s in sources if s not in spec.paper_sources]
     small_fid = sorted({(p["fid_images_fake"], p["fid_images_real"]) for p in present
                         if (p["fid_images_fake"] or 0) < 2048 or (p["fid_images_real"] or 0) < 2048},
@@ -194,6 +202,9 @@ def assemble(spec: TableSpec, metrics: dict[tuple[str, str], dict]) -> dict:
         "caption_warnings": warnings, "small_fid_counts": small_fid,
         "missing": [list(x) for x in missing], "ignored_files": [metrics[k]["_file"] for k in unknown],
         "paper_source": paper_values.SOURCE,
+        "reported_only": [label for method, label in spec.methods if method in spec.reported_only],
+        "protocols": [{"metric": row.key, "label": row.label, "protocol": row.protocol}
+                      for block in spec.blocks for row in block.rows if row.protocol],
     }
 
 

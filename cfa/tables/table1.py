@@ -17,6 +17,7 @@ KIND = "paired-images"
 LAYOUT = "methods_as_rows"
 # Baselines without code of ours: the paper's numbers, marked as reported.
 REPORTED = {"bicyclegan": "BicycleGAN (reported)", "msgan": "MSGAN (reported)"}
+PAPER_ORDER = ("bicyclegan", "msgan", "basisgan", "pix2pix-cfa-image")
 MODEL_LABELS = {"basisgan": "BasisGAN (our run of our implementation)", "pix2pix-cfa-image": "Ours",
                 "pix2pix-image": "Pix2Pix, deterministic (not in the paper)"}
 DATASET_LABELS = {"facades": "labels→facades", "maps": "map→satellite", "night2day": "night→day",

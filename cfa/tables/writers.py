@@ -15,6 +15,7 @@ from cfa.io import write_json_atomic, write_text_atomic
 from cfa.tables.spec import REPORTED_ONLY, TableSpec, caption
 
 MISSING = "n/a"
+REPORTED_CELL = "not run"
 
 
 def _fmt(value, row, paper: bool = False) -> str:
@@ -52,9 +53,12 @@ def _provenance_text(p: dict) -> str:
         lp += f" - {p['protocol_note']}"
     interp = (f"; interpolation over {p['interp_images']} unseen images"
               if p.get("interp_images") is not None else "")
-    bb = "pretrained backbones" if p["backbones_pretrained"] else "OFFLINE random-weight backbones"
+    bb = {True: "pretrained backbones", False: "OFFLINE random-weight backbones",
+          None: "no ImageNet backbone"}[p["backbones_pretrained"]]
     step = p["checkpoint_step"]
-    return (f"data: {p['data_source']}; {counts}; {lp}{interp}; {bb}; checkpoint step {step}; "
+    fakes = ("" if p.get("fakes_per_label") is None else
+             f"; fakes per label {p['fakes_per_label']} at {p['eval_labels']} labels")
+    return (f"data: {p['data_source']}; {counts}; {lp}{interp}{fakes}; {bb}; checkpoint step {step}; "
             f"{p['metrics_file']}")
 
 
@@ -85,7 +89,7 @@ def _cell_texts(c: dict, row, block, marks: dict, mark_format: str) -> list[str]
     """(ours, paper) texts of one cell: blank ours for a reported-only method, blank paper where the
     paper has no such method or dataset."""
     if c["status"] == REPORTED_ONLY:
-        ours = ""
+        ours = REPORTED_CELL
     else:
         ours = _fmt(c["ours"], row)
         if c["provenance"] is not None and c["ours"] is not None:
@@ -156,14 +160,16 @@ def notes_lines(table: dict, notes: list[str]) -> list[str]:
     lines.append("- paper: values as reported in the paper; \"-\" = LPIPS of a deterministic model "
                  "(all zero); " + MISSING + " = no value (missing metrics file or metric); empty paper "
                  "cell = not in the paper.")
-    if any(c["status"] == REPORTED_ONLY for c in table["cells"]):
-        lines.append("- reported: baselines shown with the paper's numbers only (no code of ours); their "
-                     "ours cells are empty.")
     if table["missing"]:
         lines.append("- missing (no metrics file): "
                      + ", ".join(f"{d} {m}" for d, m in table["missing"]))
     if table["ignored_files"]:
         lines.append("- ignored (dataset/model not in this table): " + ", ".join(table["ignored_files"]))
+    if table.get("reported_only"):
+        lines.append(f"- {', '.join(table['reported_only'])}: not trained here; its (paper) column holds the "
+                     f"values the paper reports, its (ours) column says \"{REPORTED_CELL}\".")
+    for p in table.get("protocols") or []:
+        lines.append(f"- {p['label']}: {p['protocol']}")
     lines += [f"- {n}" for n in notes]
     return lines
 

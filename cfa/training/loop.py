@@ -128,8 +128,8 @@ class Trainer:
         if model not in models:
             raise UserError(f"--model {model!r}: not in params.yaml models; known: {sorted(models)}")
         self.model_params = models[model]
-        # params' `train`, with the dataset's own settings (datasets.<name>.train) over it.
-        self.train_params = catalog.train_params(params, self.data)
+        # params' `train`, with the dataset's own settings and the model's own block over it.
+        self.train_params = catalog.train_params(params, self.data, model)
         if not self.data.is_file():
             raise UserError(f"dataset not found: {self.data}\nmake it with:\n  "
                             f"{catalog.how_to_make(self.data, params)}")

@@ -27,7 +27,8 @@ def add_arguments(p) -> None:
     p.add_argument("--data", required=True, metavar="FILE.h5",
                    help="the dataset (`cfa prepare --dataset NAME` or `cfa render` output)")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="the run directory")
-    p.add_argument("--steps", type=int, help="train exactly N steps (sets train.steps)")
+    p.add_argument("--steps", type=int, help="train exactly N steps (sets train.steps, and the model's own "
+                                             "train.steps if it has one)")
     p.add_argument("--checkpoint-every", type=int, metavar="N", help="sets train.checkpoint_every")
     p.add_argument("--seed", type=int, help="sets train.seed")
     p.add_argument("--nproc-per-node", type=int, default=1, metavar="N",
@@ -51,6 +52,13 @@ def run(args) -> int:
         extra.append(f"train.seed={args.seed}")
     args.overrides = [*args.overrides, *extra]
     params = params_from_args(args)
+    # A model with its own `train` block (cfa.datasets.catalog.train_params) gets the flags there too,
+    # so that --steps and --seed win over it as they win over the shared section.
+    own = ((params.get("models") or {}).get(args.model) or {}).get("train") or {}
+    shadowed = [f"models.{args.model}.{o}" for o in extra if o.split("=", 1)[0].split(".", 1)[1] in own]
+    if shadowed:
+        args.overrides = [*args.overrides, *shadowed]
+        params = params_from_args(args)
     if (done := _already_complete(args, params)) is not None:
         _restore_curves(args.out, done)
         print(f"{args.out}: complete at step {done['step']}; nothing to do")
@@ -99,7 +107,8 @@ def _already_complete(args, params: dict) -> dict | None:
     model_params = (params.get("models") or {}).get(args.model)
     if model_params is None or not Path(args.data).is_file():
         return None  # the trainer reports these properly
-    config = identity_config(args.model, model_params, train_params(params, args.data), sha256_file(args.data))
+    config = identity_config(args.model, model_params, train_params(params, args.data, args.model),
+                             sha256_file(args.data))
     return completed_run(args.out, config)
 
 

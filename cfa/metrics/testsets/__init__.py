@@ -20,6 +20,7 @@ from cfa.errors import UserError
 TESTSETS = {
     "rotation": "cfa.metrics.testsets.rotation:RotationTestSet",
     "paired-images": "cfa.metrics.testsets.paired_images:PairedImagesTestSet",
+    "labelled": "cfa.metrics.testsets.labelled:LabelledTestSet",
 }
 
 

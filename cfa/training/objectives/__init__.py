@@ -34,6 +34,7 @@ from cfa.errors import UserError
 OBJECTIVES = {
     "paired": "cfa.training.objectives.paired:PairedObjective",
     "image_only": "cfa.training.objectives.image_only:ImageOnlyObjective",
+    "label_only": "cfa.training.objectives.label_only:LabelOnlyObjective",
 }
 
 
