@@ -206,10 +206,13 @@ def test_paper_dry_run_without_shapenet_lists_what_is_missing(tmp_path):
     assert proc.returncode != 0
     text = proc.stdout + proc.stderr
     assert "Traceback" not in text
-    for name, synset in [("RC-49", "03001627"), ("RA-20", "02691156"), ("RCA-20", "02958343"),
-                         ("RL-20", "03642806"), ("RT-20", "04379243")]:
+    for name, synset in [("RA-20", "02691156"), ("RCA-20", "02958343"), ("RL-20", "03642806"),
+                         ("RT-20", "04379243")]:
         assert f"{name}: needs" in text and synset in text
     assert "https://shapenet.org" in text
+    # RC-49 is CcGAN's file, as the paper used it.
+    assert "RC-49: source 'h5' needs the file datasets.RC-49.path = 'data/raw/RC-49_64x64.h5'" in text
+    assert "improved_CcGAN" in text
 
 
 def test_bad_config_override_stops_with_the_key(tmp_path):
@@ -228,7 +231,7 @@ def tiny_demo(params):
     for spec in demo["datasets"].values():
         spec.update(models=2, angles="0:90:15", split="grid:30")
     demo["render"].update(size=32, workers=1)
-    for model in ("pix2pix", "pix2pix-cfa"):
+    for model in ("pix2pix", "pix2pix-label", "pix2pix-cfa"):
         demo["models"][model]["generator"].update(ngf=4, n_blocks=1)
         demo["models"][model]["discriminator"].update(ndf=4, n_layers=2)
     demo["train"].update(batch_size=4, steps=3, checkpoint_every=2, log_every=1, sample_every=3)

@@ -22,6 +22,7 @@ RENDER_SOURCES = ("shapenet", "folder", "procedural")
 RAW_CHECKS = {
     "shapenet": "cfa.datasets.catalog:shapenet_missing",
     "folder": "cfa.datasets.catalog:folder_missing",
+    "h5": "cfa.datasets.rotation_h5:h5_missing",
 }
 
 SHAPENET_HOWTO = ("ShapeNetCore v2 needs a (free) account: https://shapenet.org -> ShapeNetCore v2; unpack it so "

@@ -17,6 +17,8 @@ MAKERS = {
     "shapenet": "cfa.datasets.makers:render_from_params",
     "folder": "cfa.datasets.makers:render_from_params",
     "procedural": "cfa.datasets.makers:render_from_params",
+    # An existing rotation-set HDF5 (CcGAN's RC-49 file as downloaded, or a render) copied in.
+    "h5": "cfa.datasets.rotation_h5:make_from_h5",
 }
 
 

@@ -3,8 +3,11 @@
 A model entry has `generator: {ngf, n_blocks, norm, dropout}`, `discriminator: {ndf, n_layers,
 norm}` and `atoms: null | {n_atoms, kernel_size, ode_func, method, rtol, atol, adjoint}`.
 `generator.arch` (optional, default "resnet") selects the generator family: "resnet" is the
-pix2pix ResNet generator (with atoms when `atoms` is set, else the t-channel baseline), "basisgan"
+pix2pix ResNet generator (with atoms when `atoms` is set, else a plain baseline), "basisgan"
 the BasisGAN ablation (its atoms block, if any, gives n_atoms and kernel_size).
+`generator.condition` (optional; atom-free generators only) says how t enters a generator without
+atoms: "channel" (default: one constant input channel) or "none" (no label at all: the paper's
+Pix2Pix baseline). Entries with atoms take t through the atoms and must leave it out.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from cfa.atoms import AtomSpec
 from cfa.errors import UserError
 from cfa.layers import AtomConv2d, AtomConvTranspose2d
 from cfa.networks.basisgan import BasisResnetGenerator
-from cfa.networks.pix2pix import NORMS, PatchDiscriminator, ResnetGenerator
+from cfa.networks.pix2pix import CONDITIONS, NORMS, PatchDiscriminator, ResnetGenerator
 
 GENERATOR_ARCHS = ("resnet", "basisgan")
 
@@ -49,14 +52,31 @@ def build_generator(model_params: dict, in_channels: int = 3, out_channels: int 
     gen = section(model_params, "generator", ("ngf", "n_blocks", "norm", "dropout"))
     spec = atom_spec_from_params(model_params)
     arch = gen.get("arch", "resnet")
+    condition = generator_condition(gen, spec)
     common = dict(in_channels=in_channels, out_channels=out_channels, ngf=int(gen["ngf"]),
                   n_blocks=int(gen["n_blocks"]), norm=gen["norm"], dropout=float(gen["dropout"]))
     if arch == "resnet":
-        return ResnetGenerator(**common, atoms=spec)
+        return ResnetGenerator(**common, atoms=spec, condition=condition or "channel")
+    if condition not in (None, "channel"):
+        raise UserError(f"models entry: generator.condition = {condition!r} is not available for "
+                        f"generator.arch {arch!r} (it takes t as an input channel); leave it out")
     if arch == "basisgan":
         extra = {} if spec is None else dict(n_atoms=spec.n_atoms, kernel_size=spec.kernel_size)
         return BasisResnetGenerator(**common, **extra)
     raise UserError(f"models entry: generator.arch = {arch!r}; choose one of {list(GENERATOR_ARCHS)}")
+
+
+def generator_condition(gen: dict, spec: AtomSpec | None) -> str | None:
+    """`generator.condition` checked: one of CONDITIONS, and absent when the entry has atoms."""
+    condition = gen.get("condition")
+    if condition is None:
+        return None
+    if condition not in CONDITIONS:
+        raise UserError(f"models entry: generator.condition = {condition!r}; choose one of {list(CONDITIONS)}")
+    if spec is not None:
+        raise UserError(f"models entry: generator.condition = {condition!r} with atoms: an atoms entry takes "
+                        f"t through the atoms; remove generator.condition (or set atoms: null)")
+    return condition
 
 
 def build_discriminator(model_params: dict, in_channels: int = 6) -> PatchDiscriminator:
@@ -97,5 +117,5 @@ def init_weights(net: nn.Module, gain: float = 0.02) -> nn.Module:
     return net
 
 
-__all__ = ["build_generator", "build_discriminator", "init_weights", "atom_spec_from_params", "section",
+__all__ = ["build_generator", "build_discriminator", "generator_condition", "init_weights", "atom_spec_from_params", "section",
            "GENERATOR_ARCHS"]

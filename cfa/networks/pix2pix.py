@@ -6,8 +6,9 @@ two transposed-conv up-samplings, reflect-pad 7x7 conv, tanh.
 
 With atoms (REFERENCE.md section 1): one `AtomGenerator(n_layers=n_blocks)` serves the whole
 generator and the FIRST 3x3 conv of block i is an `AtomConv2d` using atoms[:, i]; the second conv of
-every block stays a plain conv. Without atoms (the baseline) the condition t enters as one extra
-constant input channel filled with t.
+every block stays a plain conv. Without atoms, `condition` says how t enters: "channel" (one extra
+constant input channel filled with t) or "none" (t is ignored: the paper's plain Pix2Pix baseline,
+deterministic given x).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from cfa.errors import UserError
 from cfa.layers import AtomConv2d
 
 NORMS = ("batch", "instance", "none")
+# How an atom-free generator takes t: as a constant input channel, or not at all.
+CONDITIONS = ("channel", "none")
 
 
 def norm_layer(norm: str, channels: int) -> nn.Module:
@@ -98,20 +101,26 @@ class ResnetGenerator(nn.Module):
     - `atoms=AtomSpec(...)`: continuous filter atoms. `self.atom_generator` (one neural ODE,
       n_layers = n_blocks) turns t into per-sample atoms; the first 3x3 conv of every ResNet block
       is an AtomConv2d using that block's atoms. `self.nfe` is the ODE's last evaluation count.
-    - `atoms=None` (baseline): t is appended to x as one constant input channel, so the first conv
-      sees in_channels + 1 channels.
+    - `atoms=None`, `condition="channel"`: t is appended to x as one constant input channel, so the
+      first conv sees in_channels + 1 channels.
+    - `atoms=None`, `condition="none"`: t is accepted and ignored (`takes_condition` is False).
     """
 
     def __init__(self, in_channels: int = 3, out_channels: int = 3, ngf: int = 64, n_blocks: int = 9,
-                 norm: str = "batch", dropout: float = 0.5, atoms: AtomSpec | None = None):
+                 norm: str = "batch", dropout: float = 0.5, atoms: AtomSpec | None = None,
+                 condition: str = "channel"):
         super().__init__()
         if n_blocks < 1:
             raise ValueError(f"n_blocks must be >= 1, got {n_blocks}")
+        if condition not in CONDITIONS:
+            raise ValueError(f"condition {condition!r} is not one of {CONDITIONS}")
         bias = conv_bias(norm)
         self.in_channels, self.out_channels, self.n_blocks = in_channels, out_channels, n_blocks
         self.atom_spec = atoms
         self.atom_generator = AtomGenerator.from_spec(n_blocks, atoms) if atoms is not None else None
-        first_in = in_channels if atoms is not None else in_channels + 1
+        # With atoms, t always enters through them.
+        self.condition = "atoms" if atoms is not None else condition
+        first_in = in_channels + 1 if self.condition == "channel" else in_channels
         self.stem = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(first_in, ngf, 7, padding=0, bias=bias),
                                   norm_layer(norm, ngf), nn.ReLU(True))
         down = []
@@ -133,6 +142,11 @@ class ResnetGenerator(nn.Module):
         self.head = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, 7, padding=0), nn.Tanh())
 
     @property
+    def takes_condition(self) -> bool:
+        """False when the output does not depend on t (condition "none")."""
+        return self.condition != "none"
+
+    @property
     def nfe(self) -> int:
         return self.atom_generator.nfe if self.atom_generator is not None else 0
 
@@ -145,7 +159,7 @@ class ResnetGenerator(nn.Module):
     def forward(self, x: torch.Tensor, t) -> torch.Tensor:
         t = as_time_batch(t, x.shape[0], x.device)
         if self.atom_generator is None:
-            h = self.down(self.stem(append_time_channel(x, t)))
+            h = self.down(self.stem(append_time_channel(x, t) if self.condition == "channel" else x))
             for block in self.blocks:
                 h = block(h)
         else:
@@ -182,5 +196,5 @@ class PatchDiscriminator(nn.Module):
         return self.model(x)
 
 
-__all__ = ["AtomSpec", "ResnetGenerator", "ResnetBlock", "PatchDiscriminator", "norm_layer", "append_time_channel",
+__all__ = ["AtomSpec", "CONDITIONS", "ResnetGenerator", "ResnetBlock", "PatchDiscriminator", "norm_layer", "append_time_channel",
            "as_time_batch"]

@@ -30,7 +30,7 @@ class MetricRow:
     metric: str = ""              # the registered metric that produces it (cfa.metrics)
     better: str = "down"          # "up" or "down"
     digits: int = 2
-    zero_as_dash: bool = False    # the paper prints an all-zero diversity as "-"
+    zero_as_dash: bool = False    # the paper prints an all-zero diversity as "-" (ours shows the number)
 
 
 @dataclass(frozen=True)
@@ -108,12 +108,16 @@ def load_metrics_files(paths) -> dict[tuple[str, str], dict]:
 
 
 def cell_provenance(m: dict) -> dict:
-    """What a cell's number rests on: data source, image counts, backbones, checkpoint."""
+    """What a cell's number rests on: data source, split, sweep, network mode, image counts,
+    backbones, checkpoint."""
     counts = m.get("counts", {})
     return {
         "metrics_file": m.get("_file"),
         "data_source": m.get("data", {}).get("source"),
         "data_sha256": m.get("data", {}).get("sha256"),
+        "split_rule": m.get("data", {}).get("split_rule"),
+        "sweep": m.get("data", {}).get("sweep"),
+        "network_mode": m.get("network_mode"),
         "fid_images_fake": counts.get("fid_fake"),
         "fid_images_real": counts.get("fid_real"),
         "lpips_pairs": counts.get("lpips_pairs"),
@@ -139,6 +143,8 @@ def assemble(spec: TableSpec, metrics: dict[tuple[str, str], dict]) -> dict:
                         "ours": row.get(m) if m is not None else None,
                         "paper": (spec.paper.get(ds, {}).get(method, {}).get(row.key)
                                   if block.has_paper else None),
+                        # False: the paper has no such cell (a model or dataset not in the paper).
+                        "in_paper": block.has_paper and method in spec.paper.get(ds, {}),
                         "status": "ok" if m is not None and row.get(m) is not None
                         else ("missing metrics file" if m is None else "value not in metrics file"),
                         "provenance": cell_provenance(m) if m is not None else None,

@@ -18,9 +18,11 @@ MISSING = "n/a"
 
 
 def _fmt(value, row, paper: bool = False) -> str:
+    # Where the paper prints "-" (an all-zero diversity), our cell shows the measured number, so a
+    # reader sees that it is 0 rather than a missing value.
     if value is None:
         return "-" if (paper and row.zero_as_dash) else MISSING
-    if row.zero_as_dash and value == 0:
+    if paper and row.zero_as_dash and value == 0:
         return "-"
     return f"{value:.{row.digits}f}"
 
@@ -48,8 +50,10 @@ def _provenance_text(p: dict) -> str:
     lp = f"LPIPS over {p['lpips_pairs']} pairs" if p["lpips_pairs"] is not None else "no LPIPS"
     bb = "pretrained backbones" if p["backbones_pretrained"] else "OFFLINE random-weight backbones"
     step = p["checkpoint_step"]
-    return (f"data: {p['data_source']}; {counts}; {lp}; interpolation over "
-            f"{p['interp_images']} unseen images; {bb}; checkpoint step {step}; {p['metrics_file']}")
+    return (f"data: {p['data_source']}; split {p.get('split_rule') or 'unknown'}; sweep "
+            f"{p.get('sweep') or 'test-split'}; networks in {p.get('network_mode') or 'eval'} mode; {counts}; "
+            f"{lp}; interpolation over {p['interp_images']} unseen images; {bb}; checkpoint step {step}; "
+            f"{p['metrics_file']}")
 
 
 def _columns(spec: TableSpec):
@@ -74,7 +78,7 @@ def _row_cells(table: dict, block, row, cols, marks: dict, mark_format: str) -> 
         ours = _fmt(c["ours"], row)
         if c["provenance"] is not None and c["ours"] is not None:
             ours += mark_format.format(marks[_provenance_text(c["provenance"])])
-        paper = _fmt(c["paper"], row, paper=True) if block.has_paper else ""
+        paper = _fmt(c["paper"], row, paper=True) if c.get("in_paper") else ""
         cells += [ours, paper]
     return cells
 
@@ -97,8 +101,13 @@ def markdown(spec: TableSpec, table: dict) -> str:
 
 def notes_lines(table: dict, notes: list[str]) -> list[str]:
     lines = ["Notes:", ""]
-    lines.append("- paper: values as reported in the paper; \"-\" = LPIPS of a deterministic model "
-                 "(all zero); " + MISSING + " = no value (missing metrics file or metric).")
+    lines.append("- paper: values as reported in the paper; \"-\" in a paper column = LPIPS of a deterministic "
+                 "model (all zero; our column shows the measured value); " + MISSING
+                 + " = no value (missing metrics file or metric).")
+    lines.append("- split: how the dataset's train/test rows were chosen (grid:STEP = seen angles every STEP deg; "
+                 "indx_train = CcGAN's split); sweep: test-split = every test row below 90 deg, official = the "
+                 "authors' test.py, t = 2.5, 5, ..., 42.5 deg; mode: eval = BatchNorm running statistics and no "
+                 "dropout, official = train mode as the authors' test.py (seeded).")
     if table["missing"]:
         lines.append("- missing (no metrics file): "
                      + ", ".join(f"{d} {m}" for d, m in table["missing"]))
@@ -112,7 +121,8 @@ def csv_text(spec: TableSpec, table: dict) -> str:
     buf = io.StringIO()
     fields = ["table", "block", "metric", "dataset", "method", "ours", "paper", "status",
               "data_source", "fid_images_fake", "fid_images_real", "lpips_pairs", "interp_images",
-              "backbones_pretrained", "checkpoint_step", "data_sha256", "metrics_file"]
+              "backbones_pretrained", "checkpoint_step", "data_sha256", "metrics_file", "split_rule", "sweep",
+              "network_mode"]
     w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     w.writeheader()
     for c in table["cells"]:
