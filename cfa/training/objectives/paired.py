@@ -126,10 +126,17 @@ class PairedObjective(Objective):
             return generator(x, t).float()
 
     def _depends_only_on_x(self) -> bool:
+        """True when each output is a function of its own input alone: no label, no active dropout,
+        and BatchNorm not pooling statistics over the batch (eval mode, or official one-by-one)."""
         generator = self.networks["generator"]
         if getattr(generator, "takes_condition", True):
             return False
-        return not any(isinstance(m, nn.Dropout) and m.training and m.p > 0 for m in generator.modules())
+        for m in generator.modules():
+            if isinstance(m, nn.Dropout) and m.training and m.p > 0:
+                return False
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training and self.network_mode != "official":
+                return False
+        return True
 
     def t_from_labels(self, labels) -> torch.Tensor:
         """Angle gaps in degrees -> t (divided in double precision, like the reader's t)."""
