@@ -35,6 +35,13 @@ class RollObjective:
     def __init__(self):
         self.generator = RollByT().eval()
 
+    def set_network_mode(self, mode):
+        self.network_mode = mode
+        self.network_mode = "eval"
+
+    def set_network_mode(self, mode):
+        self.network_mode = mode
+
     def generate(self, x, t):
         return self.generator(x, t)
 
@@ -58,7 +65,8 @@ def test_stats_then_evaluation_then_table(tmp_path, rotation_set, monkeypatch, c
                "--figure", str(fig), "--metrics", "fid,lpips_diversity,interpolation", *OFFLINE]
     assert main(command) == 0
     m = json.loads(out.read_text())
-    assert m["model"] == "pix2pix-cfa" and m["dataset"] == "RA-20"
+    assert m["model"] == "pix2pix-cfa" and m["dataset"] == "RA-20" and m["network_mode"] == "eval"
+    assert m["data"]["sweep"] == "test-split" and m["data"]["split_rule"] == "grid:5"
     assert m["data"]["source"] == "procedural" and m["data"]["sha256"] == sha
     assert m["backbones"]["pretrained"] is False and "NOT comparable" in m["WARNING"]
     assert m["checkpoint"]["step"] == 150
@@ -151,6 +159,9 @@ def test_evaluation_networks_and_the_label_aware_metrics(tmp_path, rotation_set,
 
     class TruthObjective:
         """Outputs the true render of the asked-for angle (a perfect model)."""
+
+        def set_network_mode(self, mode):
+            pass
 
         def generate(self, x, t):
             out = []

@@ -235,10 +235,13 @@ def test_paper_dry_run_without_shapenet_lists_what_is_missing(tmp_path):
     assert proc.returncode != 0
     text = proc.stdout + proc.stderr
     assert "Traceback" not in text
-    for name, synset in [("RC-49", "03001627"), ("RA-20", "02691156"), ("RCA-20", "02958343"),
-                         ("RL-20", "03642806"), ("RT-20", "04379243")]:
+    for name, synset in [("RA-20", "02691156"), ("RCA-20", "02958343"), ("RL-20", "03642806"),
+                         ("RT-20", "04379243")]:
         assert f"{name}: needs" in text and synset in text
     assert "https://shapenet.org" in text
+    # RC-49 is CcGAN's file, as the paper used it.
+    assert "RC-49: source 'h5' needs the file datasets.RC-49.path = 'data/raw/RC-49_64x64.h5'" in text
+    assert "improved_CcGAN" in text
 
 
 def test_bad_config_override_stops_with_the_key(tmp_path):
@@ -273,7 +276,7 @@ def tiny_demo(params):
                             classifier={"epochs": 1, "depth": 18, "width": 4})
     demo["evaluate"]["intra_fid"] = {"radius": 1, "ccgan_feature_batch": 500}
     demo["render"].update(size=32, workers=1)
-    for model in ("pix2pix", "pix2pix-cfa", "pix2pix-image"):
+    for model in ("pix2pix", "pix2pix-label", "pix2pix-cfa", "pix2pix-image"):
         demo["models"][model]["generator"].update(ngf=4, n_blocks=1)
         demo["models"][model]["discriminator"].update(ndf=4, n_layers=2)
     demo["train"].update(batch_size=4, steps=10, checkpoint_every=2, log_every=1, sample_every=10)

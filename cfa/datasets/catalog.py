@@ -24,6 +24,7 @@ RAW_CHECKS = {
     "folder": "cfa.datasets.catalog:folder_missing",
     "pix2pix": "cfa.datasets.catalog:pix2pix_missing",
     "utkface": "cfa.datasets.labelled_sources:utkface_missing",
+    "h5": "cfa.datasets.rotation_h5:h5_missing",
 }
 
 SHAPENET_HOWTO = ("ShapeNetCore v2 needs a (free) account: https://shapenet.org -> ShapeNetCore v2; unpack it so "

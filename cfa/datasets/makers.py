@@ -20,6 +20,8 @@ MAKERS = {
     "pix2pix": "cfa.datasets.makers:pix2pix_from_params",
     "edges2objects": "cfa.datasets.makers:edges2objects_from_params",
     "utkface": "cfa.datasets.labelled_sources:make_utkface",
+    # An existing rotation-set HDF5 (CcGAN's RC-49 file as downloaded, or a render) copied in.
+    "h5": "cfa.datasets.rotation_h5:make_from_h5",
 }
 
 

@@ -138,6 +138,11 @@ class ResnetGenerator(nn.Module):
         self.head = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, 7, padding=0), nn.Tanh())
 
     @property
+    def takes_condition(self) -> bool:
+        """False when the output does not depend on t (no atoms, no t channel): deterministic given x."""
+        return self.time_channel or self.atom_generator is not None
+
+    @property
     def nfe(self) -> int:
         return self.atom_generator.nfe if self.atom_generator is not None else 0
 

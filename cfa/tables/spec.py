@@ -32,7 +32,7 @@ class MetricRow:
     metric: str = ""              # the registered metric that produces it (cfa.metrics)
     better: str = "down"          # "up" or "down"
     digits: int = 2
-    zero_as_dash: bool = False    # the paper prints an all-zero diversity as "-"
+    zero_as_dash: bool = False    # the paper prints an all-zero diversity as "-" (ours shows the number)
     protocol: str = ""            # how the number is measured (a footnote of the table)
 
 
@@ -133,7 +133,8 @@ def load_metrics_files(paths) -> dict[tuple[str, str], dict]:
 
 
 def cell_provenance(m: dict) -> dict:
-    """What a cell's number rests on: data source, image counts, backbones, checkpoint."""
+    """What a cell's number rests on: data source, split, sweep, network mode, image counts,
+    backbones, checkpoint."""
     counts = m.get("counts", {})
     lpips = m.get("lpips_diversity") if isinstance(m.get("lpips_diversity"), dict) else {}
     protocol = (m.get("data") or {}).get("protocol") or {}
@@ -141,6 +142,9 @@ def cell_provenance(m: dict) -> dict:
         "metrics_file": m.get("_file"),
         "data_source": (m.get("data") or {}).get("source"),
         "data_sha256": (m.get("data") or {}).get("sha256"),
+        "split_rule": (m.get("data") or {}).get("split_rule"),
+        "sweep": (m.get("data") or {}).get("sweep"),
+        "network_mode": m.get("network_mode"),
         "fid_images_fake": counts.get("fid_fake"),
         "fid_images_real": counts.get("fid_real"),
         "lpips_pairs": counts.get("lpips_pairs"),
@@ -179,6 +183,7 @@ def assemble(spec: TableSpec, metrics: dict[tuple[str, str], dict]) -> dict:
                         "ours": row.get(m) if m is not None else None,
                         "paper": (spec.paper.get(ds, {}).get(method, {}).get(row.key)
                                   if block.has_paper else None),
+                        # False: the paper has no such cell (a model or dataset not in the paper).
                         "in_paper": bool(block.has_paper and spec.in_paper(ds, method)),
                         "status": status,
                         "provenance": cell_provenance(m) if m is not None else None,

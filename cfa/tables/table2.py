@@ -1,7 +1,9 @@
 """Table 2: paired continuous image-to-image translation on the rotation sets (Pix2Pix vs ours).
 
 The layout (metric rows, dataset column groups, one column pair per model) and the paper's values;
-which datasets, models and metrics it shows comes from params.yaml `tables.table2`.
+which datasets, models and metrics it shows comes from params.yaml `tables.table2`. `pix2pix` is the
+paper's label-free baseline (its LPIPS is "-" in the paper; our column shows the measured 0);
+`pix2pix-label` (t as an input channel) appears as an extra row, marked as not in the paper.
 """
 
 from cfa.tables import paper_values

@@ -19,9 +19,11 @@ REPORTED_CELL = "not run"
 
 
 def _fmt(value, row, paper: bool = False) -> str:
+    # Where the paper prints "-" (an all-zero diversity), our cell shows the measured number, so a
+    # reader sees that it is 0 rather than a missing value.
     if value is None:
         return "-" if (paper and row.zero_as_dash) else MISSING
-    if row.zero_as_dash and value == 0:
+    if paper and row.zero_as_dash and value == 0:
         return "-"
     return f"{value:.{row.digits}f}"
 
@@ -58,7 +60,11 @@ def _provenance_text(p: dict) -> str:
     step = p["checkpoint_step"]
     fakes = ("" if p.get("fakes_per_label") is None else
              f"; fakes per label {p['fakes_per_label']} at {p['eval_labels']} labels")
-    return (f"data: {p['data_source']}; {counts}; {lp}{interp}{fakes}; {bb}; checkpoint step {step}; "
+    # Split and sweep exist for rotation sets only; the network mode for every evaluated model.
+    split = "".join(f"; {name} {p[key]}" for key, name in (("split_rule", "split"), ("sweep", "sweep"))
+                    if p.get(key))
+    mode = f"; networks in {p['network_mode']} mode" if p.get("network_mode") else ""
+    return (f"data: {p['data_source']}{split}{mode}; {counts}; {lp}{interp}{fakes}; {bb}; checkpoint step {step}; "
             f"{p['metrics_file']}")
 
 
@@ -119,6 +125,7 @@ def _metric_columns(spec: TableSpec):
             for row in block.rows:
                 yield ds, block, row
 
+
 def markdown(spec: TableSpec, table: dict) -> str:
     if spec.layout == "methods_as_rows":
         return _markdown_methods_as_rows(spec, table)
@@ -157,9 +164,14 @@ def _markdown_methods_as_rows(spec: TableSpec, table: dict) -> str:
 
 def notes_lines(table: dict, notes: list[str]) -> list[str]:
     lines = ["Notes:", ""]
-    lines.append("- paper: values as reported in the paper; \"-\" = LPIPS of a deterministic model "
-                 "(all zero); " + MISSING + " = no value (missing metrics file or metric); empty paper "
-                 "cell = not in the paper.")
+    lines.append("- paper: values as reported in the paper; \"-\" in a paper column = LPIPS of a deterministic "
+                 "model (all zero; our column shows the measured value); " + MISSING
+                 + " = no value (missing metrics file or metric); empty paper cell = not in the paper.")
+    if any(c["provenance"] and c["provenance"].get("split_rule") for c in table["cells"]):
+        lines.append("- split: how the dataset's train/test rows were chosen (grid:STEP = seen angles every STEP deg; "
+                     "indx_train = CcGAN's split); sweep: test-split = every test row below 90 deg, official = "
+                     "the authors' test.py, t = 2.5, 5, ..., 42.5 deg; mode: eval = BatchNorm running statistics "
+                     "and no dropout, official = train mode as the authors' test.py (seeded).")
     if table["missing"]:
         lines.append("- missing (no metrics file): "
                      + ", ".join(f"{d} {m}" for d, m in table["missing"]))
@@ -179,7 +191,7 @@ def csv_text(spec: TableSpec, table: dict) -> str:
     fields = ["table", "block", "metric", "dataset", "method", "ours", "paper", "status",
               "data_source", "fid_images_fake", "fid_images_real", "lpips_pairs", "interp_images",
               "backbones_pretrained", "checkpoint_step", "data_sha256", "metrics_file", "lpips_inputs",
-              "lpips_version", "protocol_note"]
+              "lpips_version", "protocol_note", "split_rule", "sweep", "network_mode"]
     w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     w.writeheader()
     for c in table["cells"]:

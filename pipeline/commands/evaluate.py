@@ -16,7 +16,9 @@ beside them, the data, backbones, checkpoint step and params used.
 
 --metrics defaults to the metrics of the params.yaml table that lists the dataset. `fid` reads the
 real images' statistics from --fid-stats (made by `cfa stats`, never rewritten here). Reads
-evaluate.*, metrics.pretrained_backbones and seed. Offline machines:
+evaluate.*, metrics.pretrained_backbones and seed. evaluate.network_mode: eval (BatchNorm running
+statistics, no dropout) or official (as the authors' test.py: train mode, seeded with `seed`); it is
+recorded as `network_mode` in METRICS.json. Offline machines:
 --set metrics.pretrained_backbones=false (random-weight backbones; every output says so).
 """
 
@@ -47,6 +49,8 @@ def _run(args) -> int:
     import time
     from pathlib import Path
 
+    import torch
+
     from cfa.datasets.catalog import dataset_name
     from cfa.datasets.kinds import kind_of
     from cfa.devices import resolve_device
@@ -60,6 +64,9 @@ def _run(args) -> int:
     device = resolve_device(args.device, "--device")
     # The run first: a wrong --run fails before any work.
     objective, info = restore_objective(args.run, device)
+    network_mode = params["evaluate"].get("network_mode", "eval")
+    objective.set_network_mode(network_mode)
+    torch.manual_seed(params["seed"])  # the noise of stochastic layers (dropout in official mode)
     data = Path(args.data or info["data"])
     name = args.dataset or dataset_name(data)
     kind = kind_of(data)
@@ -73,7 +80,7 @@ def _run(args) -> int:
         print(f"cfa evaluate: WARNING: {args.run} was trained on data with sha256 {info['data_sha256'][:12]}..., "
               f"evaluated on {data} ({testset.sha256[:12]}...): its test split may not be unseen",
               file=sys.stderr)
-    metrics = {"model": info["model"], "dataset": name, **record,
+    metrics = {"model": info["model"], "dataset": name, "network_mode": network_mode, **record,
                "checkpoint": {"run": str(args.run), "step": info.get("step")},
                "params": {"evaluate": params["evaluate"], "metrics": params["metrics"], "seed": params["seed"],
                           "profile": params.get("profile")},

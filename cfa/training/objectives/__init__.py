@@ -30,6 +30,10 @@ from torch import nn
 
 from cfa.errors import UserError
 
+# How inference runs (`evaluate.network_mode`): "eval" = networks in eval mode (BatchNorm running
+# statistics, no dropout); "official" = as the authors' test.py, which never calls eval().
+NETWORK_MODES = ("eval", "official")
+
 # objective name -> "module:Class"; imported lazily so that unused objectives cost nothing.
 OBJECTIVES = {
     "paired": "cfa.training.objectives.paired:PairedObjective",
@@ -65,6 +69,7 @@ class Objective:
         self.networks: dict[str, nn.Module] = {}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.schedulers: dict[str, Any] = {}
+        self.network_mode = "eval"
 
     # -- to implement -------------------------------------------------------------------------
     def build_networks(self) -> None:
@@ -130,6 +135,31 @@ class Objective:
     def eval(self) -> None:
         for net in self.networks.values():
             net.eval()
+
+    def set_network_mode(self, mode: str) -> None:
+        """Put the inference networks in `mode` (one of NETWORK_MODES) for `generate`.
+
+        "official": train mode, as the authors' test.py leaves them (BatchNorm normalises with the
+        statistics of the images it is given, dropout stays on; seed the RNG for repeatable
+        outputs). `generate` may read `self.network_mode` to feed images as the official test did.
+        """
+        if mode not in NETWORK_MODES:
+            raise UserError(f"evaluate.network_mode = {mode!r}: choose one of {list(NETWORK_MODES)}")
+        nets = {name: self.networks[name] for name in self.inference_networks}
+        # Train-mode forwards update BatchNorm's running statistics: keep the trained ones aside and
+        # put them back on the way to eval mode, so an official evaluation leaves the model as it was.
+        if mode == "official" and self.network_mode != "official":
+            self._saved_buffers = {n: {k: b.detach().clone() for k, b in net.named_buffers()}
+                                   for n, net in nets.items()}
+        elif mode == "eval" and getattr(self, "_saved_buffers", None):
+            with torch.no_grad():
+                for n, net in nets.items():
+                    for k, b in net.named_buffers():
+                        b.copy_(self._saved_buffers[n][k])
+            self._saved_buffers = None
+        self.network_mode = mode
+        for net in nets.values():
+            net.train(mode == "official")
 
     def state_dict(self) -> dict:
         return {
