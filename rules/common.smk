@@ -60,7 +60,7 @@ def run_dir(wildcards, input):
 
 
 def table_outputs(table):
-    return [f"{RESULTS}/{table}.{ext}" for ext in ("md", "csv", "tex", "json")]
+    return [f"{RESULTS}/{table}.{ext}" for ext in ("md", "csv", "tex", "json", "details.json")]
 
 
 def table_figures(table):
@@ -113,3 +113,5 @@ onsuccess:
     made = [f"{RESULTS}/{t}.md" for t in TABLES if os.path.exists(f"{RESULTS}/{t}.md")]
     if made:
         print("\ncfa: " + ", ".join(made) + f" (.csv .tex .json beside each); figures -> {RESULTS}/figures/")
+    if os.path.exists(f"{RESULTS}/index.md"):
+        print(f"cfa: every table and figure: open {RESULTS}/index.md")

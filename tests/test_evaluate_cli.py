@@ -88,7 +88,7 @@ def test_stats_then_evaluation_then_table(tmp_path, rotation_set, monkeypatch, c
     assert set(json.loads((tmp_path / "lpips.json").read_text())["values"]) == {"lpips_diversity"}
 
     assert main(["table", "2", "--metrics", str(out), "--out", str(tmp_path / "table2")]) == 0
-    js = json.loads((tmp_path / "table2.json").read_text())
+    js = json.loads((tmp_path / "table2.json").read_text())["table2"]
     assert js["RA-20"]["pix2pix-cfa"]["fid"] == pytest.approx(m["values"]["fid"])
     assert js["RA-20"]["pix2pix-cfa"]["interp_mae_unseen"] == pytest.approx(m["values"]["interp_mae_unseen"])
 

@@ -37,31 +37,37 @@ def test_table1_rows_columns_and_reported_baselines(tmp_path):
     assert main(["table", "1", "--metrics", *files, "--out-dir", str(tmp_path / "out")]) == 0
     md = (tmp_path / "out" / "table1.md").read_text()
     lines = md.splitlines()
-    assert lines[0].startswith("## Table 1:") and "WARNING" not in lines[0]
-    header = [c.strip() for c in lines[2].strip("|").split("|")]
-    assert header[:5] == ["Method", "labels→facades LPIPS ↑ (ours)", "labels→facades LPIPS ↑ (paper)",
-                          "labels→facades FID ↓ (ours)", "labels→facades FID ↓ (paper)"]
-    assert header[-1] == "edges→handbags FID ↓ (paper)" and len(header) == 1 + 5 * 2 * 2
-    rows = {c[0]: c[1:] for c in ([x.strip() for x in line.strip("|").split("|")] for line in lines[4:9])}
-    assert list(rows) == ["BicycleGAN (reported)", "MSGAN (reported)", "BasisGAN (our run of our implementation)",
-                          "Ours", "Pix2Pix, deterministic (not in the paper)"]
-    # Reported baselines: no number of ours, the paper's beside it.
-    assert rows["BicycleGAN (reported)"][:4] == ["not run", "0.1413", "not run", "98.85"]
-    assert rows["MSGAN (reported)"][-2:] == ["not run", "89.96"]
-    assert rows["BasisGAN (our run of our implementation)"][:4] == ["0.2000 [a]", "0.2648", "95.25 [a]", "88.70"]
-    assert rows["Ours"][:4] == ["0.2500 [b]", "0.2712", "91.50 [b]", "87.75"]
-    assert rows["Ours"][4:8] == ["n/a", "0.1803", "n/a", "98.72"]  # no maps run yet
-    # Not in the paper: an empty paper cell; a deterministic model's LPIPS is exactly 0.
-    assert rows["Pix2Pix, deterministic (not in the paper)"][:4] == ["0.0000 [c]", "", "120.00 [c]", ""]
+    assert lines[0].startswith("## Table 1:") and "WARNING" not in md
+    assert max(len(line) for line in lines) <= 160
+    table = [[c.strip() for c in line.strip().strip("|").split("|")] for line in lines if line.startswith("| ")]
+    # The paper's layout: datasets as column groups, one column per metric, one row per method.
+    assert [c for c in table[0] if c] == ["labels→facades", "map→satellite", "night→day", "edges→shoes",
+                                          "edges→handbags"]
+    assert table[1][:3] == ["Method", "LPIPS ↑", "FID ↓"] and len(table[1]) == 1 + 5 * 2
+    labels = [r[0] for r in table[2:]]
+    assert labels == ["BicycleGAN (paper)", "MSGAN (paper)", "BasisGAN", "↳ paper", "Ours", "↳ paper",
+                      "Pix2Pix, deterministic"]
+    rows = table[2:]
+    # Reported baselines: the paper's values only.
+    assert rows[0][1:3] == ["0.1413", "98.85"] and rows[1][-2:] == ["0.2280", "89.96"]
+    assert rows[2][1:3] == ["0.2000 [a]", "95.25"] and rows[3][1:3] == ["0.2648", "88.70"]
+    assert rows[4][1:5] == ["0.2500 [a]", "91.50", "n/a", "n/a"]  # same provenance, same footnote; no maps run yet
+    assert rows[5][1:5] == ["0.2712", "87.75", "0.1803", "98.72"]
+    # Not in the paper: no paper row; a deterministic model's LPIPS is exactly 0.
+    assert rows[6][1:3] == ["0.0000 [a]", "120.00"]
+    assert "BasisGAN = `basisgan` (our run of our implementation)" in md
+    assert "Pix2Pix, deterministic = `pix2pix-image` (not in the paper)" in md
     assert "LPIPS over 1900 pairs of 100 inputs (LPIPS v0.0)" in md
-    assert "not trained here; its (paper) column holds the values the paper reports" in md
+    assert "BicycleGAN (reported), MSGAN (reported): not trained here; the values are the paper's" in md
     assert "missing (no metrics file): edges2handbags basisgan" in md and "bicyclegan" not in md.split("missing")[1]
 
-    js = json.loads((tmp_path / "out" / "table1.json").read_text())
+    js = json.loads((tmp_path / "out" / "table1.json").read_text())["table1"]
     assert js["facades"]["pix2pix-cfa-image"] == {"lpips": 0.25, "fid": 91.5}
-    assert "bicyclegan" not in js["facades"] and js["reported_only"] == ["bicyclegan", "msgan"]
-    assert js["paper"]["maps"]["bicyclegan"]["fid"] == paper_values.TABLE1["maps"]["bicyclegan"]["fid"]
-    assert js["paper"]["maps"]["pix2pix-cfa-image"]["lpips"] == paper_values.TABLE1["maps"]["ours"]["lpips"]
+    assert "bicyclegan" not in js["facades"]
+    details = json.loads((tmp_path / "out" / "table1.details.json").read_text())
+    assert details["reported_only"] == ["bicyclegan", "msgan"]
+    assert details["paper"]["maps"]["bicyclegan"]["fid"] == paper_values.TABLE1["maps"]["bicyclegan"]["fid"]
+    assert details["paper"]["maps"]["pix2pix-cfa-image"]["lpips"] == paper_values.TABLE1["maps"]["ours"]["lpips"]
 
     cells = list(csv.DictReader((tmp_path / "out" / "table1.csv").open()))
     assert len(cells) == 2 * 5 * 5
@@ -90,10 +96,10 @@ def test_table1_on_the_built_in_set_says_so(tmp_path):
     params.write_text(yaml.safe_dump(p))
     assert main(["table", "1", "--metrics", *files, "--out", str(prefix), "--params", str(params)]) == 0
     md = (tmp_path / "t1.md").read_text()
-    head = md.splitlines()[0]
-    assert "PROCEDURAL DATA, not the pix2pix sets" in head and "OFFLINE BACKBONES" in head
-    assert "lines→renders (edges2objects, built-in, not in the paper) LPIPS ↑ (ours)" in md
-    assert note in md
-    # No paper column has a value for a set the paper does not have; the reported rows stay empty.
-    bicycle = next(line for line in md.splitlines() if line.startswith("| BicycleGAN"))
-    assert [c.strip() for c in bicycle.strip("|").split("|")][1:] == ["not run", "", "not run", ""]
+    warning = md.splitlines()[2]
+    assert "PROCEDURAL DATA, not the pix2pix sets" in warning and "OFFLINE BACKBONES" in warning
+    assert "| lines→renders |" in md.replace("  ", "")
+    assert "lines→renders = `edges2objects` (built-in, not in the paper)" in md
+    assert note in md.replace("\n  ", " ")
+    # The paper has no such set: no paper values, so no rows for the reported-only baselines.
+    assert "| BicycleGAN" not in md and "↳ paper" not in md

@@ -64,13 +64,14 @@ def test_prepare_pix2pix_then_snakemake_table1_on_a_tiny_facades_set(tmp_path):
 
     run(["snakemake", "table1", "--cores", "2"], repo)
     results = repo / "results" / "demo"
-    table = json.loads((results / "table1.json").read_text())
+    table = json.loads((results / "table1.json").read_text())["table1"]
+    details = json.loads((results / "table1.details.json").read_text())
     assert table["facades"]["pix2pix-image"]["lpips"] == 0.0
     assert table["facades"]["pix2pix-cfa-image"]["lpips"] > 0.0
     assert all(table["facades"][m]["fid"] > 0 for m in ("pix2pix-image", "pix2pix-cfa-image"))
-    assert table["paper"]["facades"]["bicyclegan"]["lpips"] == 0.1413 and table["missing"] == []
+    assert details["paper"]["facades"]["bicyclegan"]["lpips"] == 0.1413 and details["missing"] == []
     md = (results / "table1.md").read_text()
-    assert "labels→facades" in md and "BicycleGAN (reported)" in md and "OFFLINE" in md
+    assert "labels→facades" in md and "BicycleGAN (paper)" in md and "OFFLINE" in md
     assert "fewer than the 2" not in md and "LPIPS v0.0" in md
     metrics = json.loads((results / "metrics" / "table1" / "pix2pix-cfa-image" / "facades.json").read_text())
     assert metrics["data"]["split"] == "test" and metrics["counts"]["fid_fake"] == 3

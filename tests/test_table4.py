@@ -10,7 +10,6 @@ import shutil
 import h5py
 import numpy as np
 import pytest
-import yaml
 from PIL import Image
 
 from cfa.config import load_params
@@ -18,7 +17,7 @@ from cfa.datasets.catalog import raw_inputs_missing
 from cfa.datasets.makers import make_dataset
 from cfa.tables import table_module
 from cfa.tables.spec import assemble, build_spec, load_metrics_files
-from cfa.tables.writers import latex, markdown, metrics_json
+from cfa.tables.writers import details_json, latex, markdown, metrics_json
 from factories import REPO
 from pipeline.cli import main
 
@@ -52,20 +51,23 @@ def test_table4_ccgan_row_is_reported_only_and_footnotes_carry_the_protocols(tmp
     ])
     table = assemble(spec, metrics)
     md = markdown(spec, table)
-    assert "WARNING" not in md.splitlines()[0]
-    row = next(line for line in md.splitlines() if line.startswith("| Intra-FID"))
-    cells = [c.strip() for c in row.strip("|").split("|")]
-    # cGAN ours/paper, CcGAN "not run"/paper, Ours ours/paper: the paper's three rows are all there.
-    assert cells[1].startswith("4.100") and cells[2] == "4.516"
-    assert cells[3] == "not run" and cells[4] == "0.425"
-    assert cells[5].startswith("0.500") and cells[6] == "0.432"
+    assert "WARNING" not in md
+    rows = {r[0]: r[1:] for r in ([c.strip() for c in line.strip().strip("|").split("|")]
+                                  for line in md.splitlines() if line.startswith("| "))}
+    # The paper's layout: one row per method (cGAN, CcGAN, ours; the paper's values under ours), one
+    # column per metric.
+    assert rows["Method"] == ["Intra-FID ↓", "NIQE ↓", "Diversity ↑", "Label Score ↓", "FID ↓"]
+    labels = [line.split("|")[1].strip() for line in md.splitlines() if line.startswith("| ")][2:]
+    assert labels == ["cGAN", "↳ paper", "CcGAN (paper)", "Ours", "↳ paper"]
+    assert rows["cGAN"][0].startswith("4.100") and rows["CcGAN (paper)"][:2] == ["0.425", "1.725"]
+    assert rows["Ours"][2].startswith("1.200")
     assert "CcGAN (reported): not trained here" in md
     for words in ("sliding-window FID", "fitniqe", "entropy", "|predicted - assigned|", "fakes per label 1000 at 60 labels"):
         assert words in md, words
     assert table["missing"] == []
-    js = metrics_json(spec, table)
-    assert "ccgan" not in js["UTKFace-ages"] and js["paper"]["UTKFace-ages"]["ccgan"]["niqe"] == 1.725
-    assert r"\multicolumn{2}{c}{CcGAN (reported)}" in latex(spec, table)
+    assert "ccgan" not in metrics_json(spec, table)["table4"]["UTKFace-ages"]
+    assert details_json(spec, table)["paper"]["UTKFace-ages"]["ccgan"]["niqe"] == 1.725
+    assert "CcGAN (reported) & not run & 0.425" in latex(spec, table)
     # Today's metrics list (fid, lpips_diversity) shows only the plain block.
     today = build_spec(table_module("table4"), {**entry, "metrics": ["fid", "lpips_diversity"]})
     assert [b.title for b in today.blocks] == ["Plain metrics (not in the paper's Table 4)"]
@@ -81,8 +83,9 @@ def test_table4_demo_on_the_built_in_set_says_it_is_not_utkface(tmp_path, capsys
     assert main(["table", "4", "--metrics", *files, "--out-dir", str(tmp_path / "out"),
                  "--set", "profile=demo"]) == 0
     md = (tmp_path / "out" / "table4.md").read_text()
-    assert "PROCEDURAL DATA, not UTKFace" in md.splitlines()[0] and "OFFLINE BACKBONES" in md.splitlines()[0]
-    assert "| Intra-FID ↓ | 50.000 [a] |  | not run |" in md and "CcGAN (reported)" in md
+    warning = md.split("\n\n")[1]
+    assert "PROCEDURAL DATA, not UTKFace" in warning and "OFFLINE BACKBONES" in warning
+    assert "| cGAN " in md and "50.000 [a]" in md and "CcGAN = `ccgan` (reported)" in md
     assert "[a] data: procedural" in md and "interpolation over" not in md
 
 
@@ -169,10 +172,11 @@ def test_tiny_utkface_table4_end_to_end_with_snakemake(tmp_path):
     results = repo / "results" / "paper"
     md = (results / "table4.md").read_text()
     assert md.startswith("## Table 4:")
+    assert max(len(line) for line in md.splitlines()) <= 160
     # Table 4's metrics use the evaluation networks trained on the data, no ImageNet backbone, and the
     # fixture is in the real UTKFace format: nothing to warn about.
-    assert "OFFLINE" not in md.splitlines()[0] and "DATA, not" not in md.splitlines()[0]
-    js = json.loads((results / "table4.json").read_text())
+    assert "WARNING" not in md
+    js = json.loads((results / "table4.json").read_text())["table4"]
     for model in ("cgan", "cgan-cfa"):
         for metric in ("intra_fid", "niqe", "diversity", "label_score", "ae_fid"):
             assert js["UTKFace-ages"][model][metric] is not None, (model, metric)

@@ -147,7 +147,8 @@ def test_snakemake_and_dvc_run_the_same_commands_with_the_same_outputs(tmp_path)
         # evaluate, sample; the table
         per_dataset = 1 + ("fid" in table["metrics"]) + bool(evalnets_needed(table["metrics"]))
         expected += n_data * per_dataset + 3 * n_runs + 1
-    assert len(smk) == expected
+    assert len(smk) == expected + 1  # and the index of them all
+    assert any(cmd.startswith("cfa index") for cmd in smk)
 
 
 def test_every_snakemake_rule_has_a_log_and_no_hardcoded_prefix(tmp_path):
@@ -292,6 +293,8 @@ def test_tiny_workflow_end_to_end_with_snakemake_and_dvc(tmp_path):
     run(["snakemake", "table2", "--cores", "2"], repo)
     table = (results / "table2.md").read_text()
     assert "procedural" in table.lower() and "offline" in table.lower()
+    assert "↳ paper" in table and max(map(len, table.splitlines())) <= 160
+    snakemake_table = json.loads((results / "table2.json").read_text())
     for ext in ("csv", "tex", "json"):
         assert (results / f"table2.{ext}").stat().st_size > 0
     assert (results / "figures" / "table2" / "samples" / "pix2pix-cfa" / "RA-20").is_dir()
@@ -329,6 +332,9 @@ def test_tiny_workflow_end_to_end_with_snakemake_and_dvc(tmp_path):
     run(["dvc", "repro"], repo)
     status = run(["dvc", "status", "--json"], repo)
     assert json.loads(status.stdout or "{}") == {}
+    assert json.loads((results / "table2.json").read_text()) == snakemake_table
+    index = (results / "index.md").read_text()
+    assert all(f"table{n}.md" in index for n in (1, 2, 4)) and "Not produced yet" not in index, index
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", "baseline results"], repo)
 
@@ -356,6 +362,13 @@ def test_tiny_workflow_end_to_end_with_snakemake_and_dvc(tmp_path):
     changed = {(f, k) for f, keys in diff.items() for k in keys}
     assert any("table2.json" in f and "pix2pix." in k for f, k in changed), diff
     assert not any("pix2pix-cfa" in k for _, k in changed), diff
+    # Named table.dataset.model.metric, each value once, only the tables' files, no timings.
+    assert all(f.endswith(("table1.json", "table2.json", "table4.json")) for f, _ in changed), diff
+    for f, k in changed:
+        table, dataset, model, metric = k.split(".", 3)
+        assert f.endswith(f"{table}.json") and model == "pix2pix" and "seconds" not in metric, k
+    assert len({k.split(".", 3)[3] for _, k in changed if ".RA-20." in k}) == \
+        len([k for _, k in changed if ".RA-20." in k]), diff
 
 
     # Editing the evaluate command, or the networks, makes the evaluations stale under both tools.

@@ -214,7 +214,7 @@ def assemble(spec: TableSpec, metrics: dict[tuple[str, str], dict]) -> dict:
 
 
 def caption(spec: TableSpec, table: dict) -> str:
-    base = f"Table {spec.number}: {spec.title}. Ours = this reproduction; paper = values as reported."
+    base = f"Table {spec.number}: {spec.title}."
     if table["caption_warnings"]:
         return (base + " WARNING: " + "; ".join(table["caption_warnings"])
                 + " - values are NOT comparable to the paper's.")

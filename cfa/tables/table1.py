@@ -11,6 +11,7 @@ from cfa.tables import paper_values
 from cfa.tables.spec import Block, MetricRow, value
 
 NUMBER = 1
+PAPER_FIGURES = "Figure 4"   # made from this table's runs (`cfa sample`, `cfa evaluate --figure`)
 TITLE = ("Image-to-image translation conditioned on the image only (Eq. 6): diversity (LPIPS, BicycleGAN "
          "protocol) and FID")
 KIND = "paired-images"
@@ -22,7 +23,7 @@ MODEL_LABELS = {"basisgan": "BasisGAN (our run of our implementation)", "pix2pix
                 "pix2pix-image": "Pix2Pix, deterministic (not in the paper)"}
 DATASET_LABELS = {"facades": "labels→facades", "maps": "map→satellite", "night2day": "night→day",
                   "edges2shoes": "edges→shoes", "edges2handbags": "edges→handbags",
-                  "edges2objects": "lines→renders (edges2objects, built-in, not in the paper)"}
+                  "edges2objects": "lines→renders (built-in, not in the paper)"}
 # The paper's rows keyed by our model keys: its "ours" is pix2pix-cfa-image.
 _PAPER_KEYS = {"bicyclegan": "bicyclegan", "msgan": "msgan", "basisgan": "basisgan", "pix2pix-cfa-image": "ours"}
 PAPER = {ds: {ours: rows[theirs] for ours, theirs in _PAPER_KEYS.items()}

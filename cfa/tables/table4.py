@@ -11,8 +11,10 @@ from cfa.tables import paper_values
 from cfa.tables.spec import Block, MetricRow, value
 
 NUMBER = 4
+PAPER_FIGURES = "Figure 7"   # made from this table's runs (`cfa sample`, `cfa evaluate --figure`)
 TITLE = "Label-only generation on UTKFace ages (Eq. 7; CcGAN protocol): cGAN, CcGAN and ours"
 KIND = "labelled"
+LAYOUT = "methods_as_rows"   # the paper's Table 4: one row per method, one column per metric
 MODEL_LABELS = {"cgan": "cGAN", "ccgan": "CcGAN", "cgan-cfa": "Ours"}
 # CcGAN's vicinal training is CcGAN's method, not ours to re-train: its row is the paper's numbers.
 REPORTED = {"ccgan": "CcGAN (reported)"}
