@@ -41,9 +41,46 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _LogLines:
+    """stderr for a log file: progress bars as one line per update instead of one endless line.
+
+    tqdm redraws in place with carriage returns, which a terminal shows as one bar but a Snakemake or
+    DVC log keeps as a single line of megabytes; with updates every LOG_PROGRESS_SECONDS it reads as a
+    short timeline.
+    """
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        if "\r" in text:
+            lines = [line for line in text.replace("\r", "\n").split("\n") if line.strip()]
+            self._stream.write("".join(line + "\n" for line in lines))
+        else:
+            self._stream.write(text)
+        return len(text)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+LOG_PROGRESS_SECONDS = "15"
+
+
 def main(argv: list[str] | None = None) -> int:
     # Headless rendering must be chosen before anything imports pyrender / PyOpenGL.
     os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+    stderr = sys.stderr
+    if not stderr.isatty():
+        os.environ.setdefault("TQDM_MININTERVAL", LOG_PROGRESS_SECONDS)  # read when tqdm is imported
+        sys.stderr = _LogLines(stderr)
+    try:
+        return _main(argv)
+    finally:
+        sys.stderr = stderr
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
