@@ -19,3 +19,14 @@ def resolve_device(name: str = "auto", option: str = "train.device") -> torch.de
     if str(name).startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"{given}, but no CUDA device is visible; use auto or cpu")
     return torch.device(name)
+
+
+def use_cpu_threads(threads: int | None) -> None:
+    """Fix torch's intra-op CPU threads from params, not from the environment.
+
+    A float reduction split over 2 threads rounds differently than over 1. Snakemake exports
+    OMP_NUM_THREADS from a rule's `threads:`, DVC exports nothing (torch then takes every core), so
+    without this the two tools would write tables that differ in the 7th digit.
+    """
+    if threads:
+        torch.set_num_threads(int(threads))

@@ -15,6 +15,7 @@ rule fid_stats:
         sets=set_flags("evaluate", "metrics", "seed"),
     resources:
         gpu=1,
+    threads: P["evaluate"]["cpu_threads"]
     shell:
         "cfa stats --data {input.data} --out {output.stats}{params.sets} > {log} 2>&1"
 
@@ -32,6 +33,7 @@ rule evalnets:
         sets=lambda wc: set_flags("evalnets", "seed", f"tables.{TABLE_OF[wc.dataset]}.metrics"),
     resources:
         gpu=1,
+    threads: P["evalnets"]["cpu_threads"]
     shell:
         "cfa evalnet --data {input.data} --out {output}{params.sets} > {log} 2>&1"
 
@@ -58,6 +60,7 @@ rule evaluate:
         sets=lambda wc: set_flags("evaluate", "metrics", "seed", f"tables.{wc.table}.metrics"),
     resources:
         gpu=1,
+    threads: P["evaluate"]["cpu_threads"]
     shell:
         "cfa evaluate --run {params.run} --data {input.data}{params.stats}{params.evalnets} --out {output.metrics}"
         " --figure {output.figure}{params.sets} > {log} 2>&1"

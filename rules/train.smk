@@ -22,7 +22,7 @@ rule train:
         nproc=P["train"]["gpus_per_job"],
     resources:
         gpu=P["train"]["gpus_per_job"],
-    threads: 2
+    threads: P["train"]["cpu_threads"]
     shell:
         "cfa train --model {wildcards.model} --data {input.data} --out {params.run}"
         " --nproc-per-node {params.nproc}{params.sets} > {log} 2>&1"

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from cfa.datasets import catalog, kinds
-from cfa.devices import resolve_device
+from cfa.devices import resolve_device, use_cpu_threads
 from cfa.errors import UserError
 from cfa.images import training_view
 from cfa.io import sha256_file, write_json_atomic
@@ -194,6 +194,7 @@ class Trainer:
         tp = self.train_params
         seed = int(tp["seed"])
         device = resolve_device(tp["device"])
+        use_cpu_threads(tp.get("cpu_threads"))
         if self.ddp is not None and device.type == "cuda":
             device = torch.device("cuda", self.ddp.local_rank)
             torch.cuda.set_device(device)

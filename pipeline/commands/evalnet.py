@@ -42,7 +42,7 @@ def _run(args) -> int:
 
     from cfa.datasets.catalog import dataset_name
     from cfa.datasets.kinds import kind_of
-    from cfa.devices import resolve_device
+    from cfa.devices import resolve_device, use_cpu_threads
     from cfa.metrics.evalnets import train_for_testset
     from cfa.metrics.suite import default_metrics, evalnets_needed
     from cfa.metrics.testsets import open_testset
@@ -50,6 +50,7 @@ def _run(args) -> int:
 
     params = params_from_args(args)
     settings = params["evalnets"]
+    use_cpu_threads(settings.get("cpu_threads"))
     nets = (args.nets.split(",") if args.nets else
             evalnets_needed(default_metrics(params, dataset_name(args.data), kind_of(args.data))))
     testset = open_testset(args.data, {"batch_size": settings["batch_size"]}, params["seed"],

@@ -53,7 +53,7 @@ def _run(args) -> int:
 
     from cfa.datasets.catalog import dataset_name
     from cfa.datasets.kinds import kind_of
-    from cfa.devices import resolve_device
+    from cfa.devices import resolve_device, use_cpu_threads
     from cfa.io import write_json_atomic
     from cfa.metrics.suite import default_metrics, evaluate
     from cfa.training.objectives import restore_objective
@@ -62,6 +62,7 @@ def _run(args) -> int:
     started = time.time()
     params = params_from_args(args)
     device = resolve_device(args.device, "--device")
+    use_cpu_threads(params["evaluate"].get("cpu_threads"))
     # The run first: a wrong --run fails before any work.
     objective, info = restore_objective(args.run, device)
     network_mode = params["evaluate"].get("network_mode", "eval")

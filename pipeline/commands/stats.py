@@ -36,7 +36,7 @@ def run(args) -> int:
 def _run(args) -> int:
     import sys
 
-    from cfa.devices import resolve_device
+    from cfa.devices import resolve_device, use_cpu_threads
     from cfa.metrics import fid
     from cfa.metrics.backbones import inception_v3_fid
     from cfa.metrics.testsets import open_testset
@@ -44,6 +44,7 @@ def _run(args) -> int:
 
     params = params_from_args(args)
     device = resolve_device(args.device, "--device")
+    use_cpu_threads(params["evaluate"].get("cpu_threads"))
     testset = open_testset(args.data, params["evaluate"], params["seed"], progress=not args.no_progress)
     images, _ = testset.fid_reference()
     model, provenance = inception_v3_fid(params["metrics"]["pretrained_backbones"], device)
