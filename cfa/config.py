@@ -124,8 +124,9 @@ def _short_form(s: dict) -> str:
     return " ".join(words) or "a valid value"
 
 
-def validate(params: dict, origin: str = "params.yaml") -> None:
-    """Raise UserError naming the key, the expected form and the value found."""
+def validate(params: dict, origin: str = "params.yaml", overridden: dict[str, str] | None = None) -> None:
+    """Raise UserError naming the key, the expected form and the value found; a key that
+    `overridden` (dotted key -> the `--set` text) set is named as coming from that --set."""
     import jsonschema
 
     validator_cls = jsonschema.validators.validator_for(schema())
@@ -140,15 +141,23 @@ def validate(params: dict, origin: str = "params.yaml") -> None:
             extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
             for k in extra:
                 key = f"{path}.{k}" if err.path else k
-                lines.append(f"  {key}: unknown key; expected {_describe_expected(err)}")
+                lines.append(f"  {key}: unknown key{_set_by(key, overridden)}; expected {_describe_expected(err)}")
             continue
         if err.validator == "required":
             lines.append(f"  {path}: {err.message}")
             continue
         lines.append(f"  {path}: expected {_describe_expected(err)}, found {err.instance!r}"
-                     f" ({type(err.instance).__name__})")
+                     f" ({type(err.instance).__name__}){_set_by(path, overridden)}")
     more = f"\n  ... and {len(errors) - 10} more" if len(errors) > 10 else ""
     raise UserError(f"{origin} is invalid:\n" + "\n".join(lines) + more)
+
+
+def _set_by(dotted: str, overridden: dict[str, str] | None) -> str:
+    """" (from --set KEY=VALUE)" when a --set wrote this key or a section holding it."""
+    for key, text in (overridden or {}).items():
+        if dotted == key or dotted.startswith(key + "."):
+            return f" (from --set {text})"
+    return ""
 
 
 def read_yaml(path: str | Path) -> dict:
@@ -166,7 +175,9 @@ def read_yaml(path: str | Path) -> dict:
 
 def resolve(raw: dict, overrides: Iterable[str] = (), origin: str = "params.yaml") -> dict:
     """Apply overrides, then the selected profile, then the overrides again; validate."""
+    overrides = list(overrides)
     parsed = [parse_override(o) for o in overrides]
+    overridden = {".".join(keys): text.strip() for (keys, _), text in zip(parsed, overrides)}
     params = copy.deepcopy(raw)
     for keys, value in parsed:
         set_key(params, keys, value, f"--set {'.'.join(keys)}")
@@ -175,14 +186,15 @@ def resolve(raw: dict, overrides: Iterable[str] = (), origin: str = "params.yaml
     if profile != "paper":
         if profile not in profiles:
             known = ", ".join(["paper", *profiles]) or "paper"
-            raise UserError(f"{origin}: profile: unknown profile {profile!r}; expected one of {known}")
+            raise UserError(f"{origin}: profile: unknown profile {profile!r}{_set_by('profile', overridden)}; "
+                            f"expected one of {known}")
         _check_overlay_keys(params, profiles[profile], f"profiles.{profile}")
         params = deep_merge(params, profiles[profile])
         for keys, value in parsed:
             set_key(params, keys, value, f"--set {'.'.join(keys)}")
     for name, overlay in profiles.items():
         _check_overlay_keys(raw, overlay, f"profiles.{name}")
-    validate(params, origin)
+    validate(params, origin, overridden)
     _check_references(params, origin)
     return params
 

@@ -95,11 +95,14 @@ def preview_inputs(path: str | Path, n: int):
     cls = reader_class(kind_of(path))
     if not cls.has_inputs:
         return None
+    reasons = []
     for split in ("test", "train"):
         try:
             sources = cls(path, split=split).preview_sources(n)
-        except UserError:
-            continue  # no such split in this file
+        except UserError as e:
+            reasons.append(str(e))  # no such split in this file, or a file the reader refuses
+            continue
         if sources is not None and len(sources):
             return sources
-    raise UserError(f"{path}: no test or train items to take inputs from")
+    why = "; ".join(dict.fromkeys(reasons))  # a whole-file problem once, not once per split
+    raise UserError(f"{path}: no test or train items to take inputs from" + (f" ({why})" if why else ""))

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from cfa.datasets.checks import require_finite_labels
 from cfa.datasets.domains import SOURCE, TARGET
 from cfa.datasets.h5writer import SPLIT_CODES
 from cfa.errors import UserError
@@ -107,7 +108,8 @@ class PairedImages(_H5Reader):
         self.indices = np.nonzero(f["split"][:] == SPLIT_CODES[self.split])[0]
         if len(self.indices) == 0:
             present = sorted(k for k, v in SPLIT_CODES.items() if (f["split"][:] == v).any())
-            raise UserError(f"{self.path} has no {self.split!r} pairs (splits present: {present})")
+            raise UserError(f"{self.path} has no {self.split!r} pairs (splits present: {present}); make it "
+                            f"again with `cfa prepare` from a raw set that has {self.split} images")
 
     def info(self) -> dict:
         return {**self._image_info("images_A"), "label_unit": None, "t_scale": None}
@@ -144,6 +146,7 @@ class UnpairedWithLabel(_H5Reader):
         self.image_key = self.attrs.get("image_key", "images")
         domain = f["domain"][:]
         condition = f["condition"][:]
+        require_finite_labels(condition, self.path, "condition", needed=(domain == SOURCE) | (domain == TARGET))
         in_split = self._split_mask(f, len(domain))
         self.sources = np.nonzero((domain == SOURCE) & in_split)[0]
         target = (domain == TARGET) & in_split
@@ -222,13 +225,15 @@ class LabelledImages(_H5Reader):
         if not self.label_scale > 0:
             raise UserError(f"{self.path}: label_scale = {scale!r}; it must be a positive number")
         raw = f[self.label_key][:].astype(np.float32)
+        require_finite_labels(raw, self.path, self.label_key)
         keep = self._split_mask(f, len(raw))
         if self.label_range is not None:
             keep &= (raw >= self.label_range[0]) & (raw <= self.label_range[1])
         self.rows = np.nonzero(keep)[0]
         if len(self.rows) == 0:
             raise UserError(f"{self.path}: no {self.split!r} rows"
-                            + (f" with labels in {list(self.label_range)}" if self.label_range else ""))
+                            + (f" with labels in {list(self.label_range)}" if self.label_range else "")
+                            + "; check its `split` array (and split_codes attribute) and make the dataset again")
         self.raw_labels = raw[self.rows]
         # Divided in double precision, like every other label -> condition conversion.
         self.labels = (self.raw_labels.astype(np.float64) / self.label_scale).astype(np.float32)

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cfa.datasets.checks import require_finite_labels
 from cfa.errors import UserError
 
 CCGAN_KEYS = ("images", "labels", "types", "indx_train")
@@ -129,6 +130,7 @@ def read_index(f, path, rule: str | None = None) -> RotationIndex:
     if missing:
         raise missing_keys_error(path, missing, layout)
     labels = f["labels"][:].astype(np.float64).reshape(-1)
+    require_finite_labels(labels, path, "labels")
     file_ids = _strings(f["object_ids"][:]) if "object_ids" in keys else None
     types, object_ids = _objects(f["types"][:].reshape(-1), file_ids)
     if not (len(types) == len(labels) == f["images"].shape[0]):
@@ -187,6 +189,7 @@ def make_from_h5(name: str, spec: dict, params: dict, out: Path, progress: bool 
             raise UserError(f"{src}: `images` must be uint8 (N, C, H, W) with C = 1 or 3, got {images.dtype} "
                             f"{images.shape}")
         labels = f["labels"][:].astype(np.float64).reshape(-1)
+        require_finite_labels(labels, src, "labels")
         file_ids = _strings(f["object_ids"][:]) if "object_ids" in f else None
         types, object_ids = _objects(f["types"][:].reshape(-1), file_ids)
         if not (len(labels) == len(types) == images.shape[0]):

@@ -319,7 +319,8 @@ def load_evalnet(path, *, dataset_sha256: str, split: str, kind: str | None = No
     from pathlib import Path
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"evaluation network not found: {path}; train it first")
+        raise UserError(f"evaluation network not found: {path}; train it first with "
+                        f"`cfa evalnet --data DATA.h5 --out {path.parent}` (DATA.h5: the evaluated dataset)")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
@@ -377,6 +378,9 @@ def train_for_testset(testset, nets: list[str], settings: dict, out_dir, *, devi
     from cfa.io import write_json_atomic
     from cfa.metrics import niqe
 
+    unknown = [net for net in nets if net not in NET_FILES]
+    if unknown:  # before any network trains, not after the first ones
+        raise UserError(f"unknown evaluation network(s) {', '.join(map(repr, unknown))}; known: {', '.join(NET_FILES)}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     train, test = testset.real_images("train"), testset.real_images("test")

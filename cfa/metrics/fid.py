@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -188,8 +189,16 @@ def load_stats_if_matching(path, *, count: int, dataset_sha256: str, split: str,
             if stored != _stats_key(dataset_sha256, split, count, provenance, rows):
                 return None
             return f["mu"].copy(), f["sigma"].copy()
-    except (KeyError, ValueError, OSError):
+    except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile):  # not a stats file: never trusted
         return None
+
+
+def _readable_stats(path) -> bool:
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {"format", "key", "mu", "sigma"} <= set(f.files)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile):
+        return False
 
 
 def stats_info(path) -> dict:
@@ -224,8 +233,9 @@ def read_real_statistics(path, testset, provenance: dict) -> tuple[np.ndarray, n
     """
     stats = matching_real_statistics(path, testset, provenance)
     if stats is None:
-        what = "does not exist" if not Path(path).is_file() else (
-            "was made from other data, rows or backbone weights than this evaluation uses")
+        what = ("does not exist" if not Path(path).is_file() else
+                "is not a readable statistics file" if not _readable_stats(path) else
+                "was made from other data, rows or backbone weights than this evaluation uses")
         raise UserError(f"FID statistics {path} {what}; make them with "
                         f"`cfa stats --data {testset.path} --out {path}` (with the same params: "
                         f"evaluate.fid_max_images, seed, metrics.pretrained_backbones)")

@@ -119,9 +119,15 @@ def evaluate(generate, data: str | Path, metric_names: list[str], *, settings: d
     if nets and evalnets_dir is None:
         raise UserError(f"the metrics {', '.join(m.name for m in metrics if m.evalnets)} read the dataset's "
                         f"evaluation networks ({', '.join(nets)}): pass --evalnets DIR (made by `cfa evalnet`)")
+    if nets and not Path(evalnets_dir).is_dir():
+        raise UserError(f"--evalnets {evalnets_dir} does not exist; make the dataset's evaluation networks with "
+                        f"`cfa evalnet --data {data} --out {evalnets_dir}`")
     if "fid" in metric_names and stats_path is None:
         raise UserError("the fid metric needs the real images' statistics: pass --fid-stats STATS.npz "
                         "(made by `cfa stats`)")
+    if "fid" in metric_names and not Path(stats_path).is_file():
+        raise UserError(f"FID statistics {stats_path} does not exist; make them with "
+                        f"`cfa stats --data {data} --out {stats_path}` (with the same params)")
     context = EvalContext(generate, testset, pretrained=pretrained, seed=seed, device=device,
                           stats_path=stats_path, evalnets_dir=evalnets_dir, progress=progress, model=model)
     results: list[tuple[str, MetricResult]] = [(m.name, m.compute(context)) for m in metrics]

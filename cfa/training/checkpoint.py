@@ -123,8 +123,9 @@ def load_state(obj: Any, state: dict, what: str, path: str | Path) -> None:
 _ABSENT = "<absent>"
 
 
-def config_differences(saved: dict, current: dict) -> list[str]:
-    """Readable lines `key: checkpoint X, now Y` for every leaf that differs.
+def config_differences(saved: dict, current: dict, names: tuple[str, str] = ("checkpoint", "now")) -> list[str]:
+    """Readable lines `key: checkpoint X, now Y` (`names` says what the two sides are) for every
+    leaf that differs.
 
     A block that is a mapping on one side and not on the other (atoms: {...} vs atoms: null) is
     one line, not one line per key of the mapping.
@@ -136,7 +137,7 @@ def config_differences(saved: dict, current: dict) -> list[str]:
             for k in sorted(set(a) | set(b), key=str):
                 walk(a.get(k, _ABSENT), b.get(k, _ABSENT), f"{prefix}.{k}" if prefix else str(k))
         elif a != b:
-            lines.append(f"  {prefix}: checkpoint {a!r}, now {b!r}")
+            lines.append(f"  {prefix}: {names[0]} {a!r}, {names[1]} {b!r}")
 
     walk(saved, current, "")
     return lines

@@ -181,8 +181,9 @@ class Trainer:
             resume = ckpt_io.load_checkpoint(ckpt_path)
             diffs = ckpt_io.config_differences(resume["config"], config)
             if diffs:
+                more = f"\n  ... and {len(diffs) - 15} more" if len(diffs) > 15 else ""
                 raise UserError(f"{ckpt_path} was written by a different model/config; refusing to resume.\n"
-                                f"Differences:\n" + "\n".join(diffs) +
+                                f"Differences:\n" + "\n".join(diffs[:15]) + more +
                                 f"\nUse another --out, or delete {self.out} to start afresh.")
             if run_json.is_file() and ckpt_path == self.out / ckpt_io.CHECKPOINT:
                 info = ckpt_io.read_run_info(self.out)
@@ -200,6 +201,9 @@ class Trainer:
             torch.cuda.set_device(device)
         seed_everything(seed)
         dataset = kinds.open_dataset(self.data, split="train", kind=self.kind)
+        if len(dataset) == 0:
+            raise UserError(f"{self.data}: the 'train' split is empty (no training items); make the dataset "
+                            f"again with a split that leaves rows to train on")
         self.data_info = dataset.info()
         batches = StepBatches(len(dataset), int(tp["batch_size"]), seed)
         total, decay_start = plan_steps(tp, batches.batches_per_epoch)

@@ -52,7 +52,7 @@ def _run(args) -> int:
     import torch
 
     from cfa.datasets.catalog import dataset_name
-    from cfa.datasets.kinds import kind_of
+    from cfa.datasets.kinds import kind_of, require_kind
     from cfa.devices import resolve_device, use_cpu_threads
     from cfa.io import write_json_atomic
     from cfa.metrics.suite import default_metrics, evaluate
@@ -70,7 +70,10 @@ def _run(args) -> int:
     torch.manual_seed(params["seed"])  # the noise of stochastic layers (dropout in official mode)
     data = Path(args.data or info["data"])
     name = args.dataset or dataset_name(data)
-    kind = kind_of(data)
+    # A model generates only for the kind of data it trained on: another kind is refused naming both.
+    accepted = getattr(objective, "dataset_kinds", ())
+    kind = (require_kind(data, accepted, f"the run's model {info['model']} (objective {info.get('objective')})")
+            if accepted else kind_of(data))
     names = args.metrics.split(",") if args.metrics else default_metrics(params, name, kind)
     record, testset = evaluate(
         objective.generate, data, names, settings=params["evaluate"],

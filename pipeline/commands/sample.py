@@ -40,7 +40,7 @@ def run(args) -> int:
 
     import torch
 
-    from cfa.datasets.kinds import preview_inputs
+    from cfa.datasets.kinds import preview_inputs, require_kind
     from cfa.devices import resolve_device
     from cfa.errors import UserError
     from cfa.images import training_view
@@ -58,6 +58,9 @@ def run(args) -> int:
     data = Path(args.data or info["data"])
     if not data.is_file():
         raise UserError(f"--data {data}: file not found (the run trained on {info['data']}; pass --data)")
+    accepted = getattr(objective, "dataset_kinds", ())
+    if accepted:  # inputs of another kind (or none at all) are not what the model takes
+        require_kind(data, accepted, f"the run's model {info['model']} (objective {info.get('objective')})")
     sources = preview_inputs(data, args.inputs)
     train_params = info.get("train") or {}
     if sources is not None:

@@ -41,8 +41,11 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     import os
 
+    from cfa.errors import UserError
     from cfa.gpu_slots import acquire_gpu_slots
 
+    if args.nproc_per_node < 1:
+        raise UserError(f"--nproc-per-node {args.nproc_per_node}: must be at least 1 (processes per node)")
     extra = []
     if args.steps is not None:
         extra.append(f"train.steps={args.steps}")

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from cfa.datasets.checks import require_finite_labels
 from cfa.errors import UserError
 from cfa.images import to_uint8
 from cfa.metrics.testsets import RealImages, TestSet
@@ -62,6 +63,7 @@ class LabelledTestSet(TestSet):
                     raise UserError(f"{self.path} has no {key!r} array; a labelled file needs its images and "
                                     f"labels (attrs image_key / label_key)")
             labels = f[self.label_key][:].astype(np.float64)
+            require_finite_labels(labels, self.path, self.label_key)
             keep = np.ones(len(labels), dtype=bool)
             codes = self.attrs.get("split_codes")
             if "split" in f and isinstance(codes, dict) and "unused" in codes:
@@ -121,7 +123,8 @@ class LabelledTestSet(TestSet):
                 raise UserError(f"{self.path}: label_range {recorded} must be two integers LO <= HI")
             return int(lo), int(hi)
         if not len(labels):
-            raise UserError(f"{self.path}: no labelled images")
+            raise UserError(f"{self.path}: no labelled images to evaluate on (every row is marked unused or the "
+                            f"file is empty); make the dataset again with `cfa prepare`")
         lo, hi = int(np.ceil(labels.min() - 1e-9)), int(np.floor(labels.max() + 1e-9))
         if hi < lo:
             raise UserError(f"{self.path}: labels span {labels.min():g} .. {labels.max():g}, which holds no "

@@ -48,6 +48,10 @@ class RotationTestSet(TestSet):
         # The rows generated for FID and diversity, and among them the unseen (test-split) rows
         # the interpolation error scores (`rows`, with `fakes`).
         self.sweep_rows = self.official_rows() if self.sweep == "official" else self.data.test_rows()
+        if not len(self.sweep_rows):
+            raise UserError(f"{self.path} has no test-split images below 90 deg to evaluate on (its split rule: "
+                            f"{self.data.attrs.get('split_rule', 'unknown')}); make it again with a split that "
+                            f"holds angles out, e.g. `cfa render ... --split grid:10`")
         self.rows = self.sweep_rows[self.data.split[self.sweep_rows] == SPLIT_TEST]
         self._sweep_fakes: np.ndarray | None = None
 
@@ -119,7 +123,9 @@ class RotationTestSet(TestSet):
         code = {"train": SPLIT_TRAIN, "test": SPLIT_TEST}[split]
         rows = np.flatnonzero(self.data.split == code)
         if not len(rows):
-            raise UserError(f"{self.path} has no {split}-split images below 90 deg")
+            raise UserError(f"{self.path} has no {split}-split images below 90 deg (its split rule: "
+                            f"{self.data.attrs.get('split_rule', 'unknown')}); make it again with a split that "
+                            f"leaves angles in both train and test, e.g. `cfa render ... --split grid:10`")
         return RealImages(self.data.images[rows], self.data.angles[rows], self.data.types[rows],
                           label_unit="deg", attribute_names=list(self.data.object_ids))
 

@@ -191,6 +191,32 @@ def objective_class(name: str) -> type[Objective]:
     return getattr(importlib.import_module(module), cls)
 
 
+def _require_same_run(run_dir: Path, info: dict, config: dict) -> None:
+    """run.json and checkpoint.pt must describe one run: a directory holding another model's
+    checkpoint (copied in, or left by a run of another model) would be restored as neither."""
+    import json
+
+    from cfa.training import checkpoint as ckpt_io
+
+    params = config.get("model_params") or {}
+    recorded_params = info.get("model_params", params)
+    # Compared as run.json stores them (a tuple in the checkpoint is a list in JSON).
+    params, recorded_params = (json.loads(json.dumps(p, default=str)) for p in (params, recorded_params))
+    saved = (config.get("model"), params.get("objective", "paired"))
+    recorded = (info.get("model", saved[0]),
+                info.get("objective") or (recorded_params or {}).get("objective", "paired"))
+    fix = (f"the directory mixes two runs. Train the model again into a fresh --out, or put back the "
+           f"{ckpt_io.RUN_JSON} that came with this checkpoint.")
+    if saved != recorded:
+        raise UserError(f"{run_dir}: {ckpt_io.CHECKPOINT} holds model {saved[0]!r} (objective {saved[1]}), but "
+                        f"{ckpt_io.RUN_JSON} describes model {recorded[0]!r} (objective {recorded[1]}); {fix}")
+    diffs = ckpt_io.config_differences(params, recorded_params, names=(ckpt_io.CHECKPOINT, ckpt_io.RUN_JSON))
+    if diffs:
+        more = f"\n  ... and {len(diffs) - 12} more" if len(diffs) > 12 else ""
+        raise UserError(f"{run_dir}: {ckpt_io.CHECKPOINT} and {ckpt_io.RUN_JSON} both name model {saved[0]!r}, "
+                        f"but with different configs:\n" + "\n".join(diffs[:12]) + more + f"\n{fix}")
+
+
 def restore_objective(run_dir: str | Path, device: torch.device | str = "cpu") -> tuple[Objective, dict]:
     """(objective in eval mode with its inference networks loaded, run info) from a run directory.
 
@@ -206,6 +232,7 @@ def restore_objective(run_dir: str | Path, device: torch.device | str = "cpu") -
     ckpt = ckpt_io.load_checkpoint(ckpt_path)
     config = ckpt["config"]
     model_params = config["model_params"]
+    _require_same_run(run_dir, info, config)
     cls = objective_class(info.get("objective") or model_params.get("objective", "paired"))
     objective = cls(model_params, info.get("train") or {}, torch.device(device), amp=False,
                     data_info=info.get("data_info") or {})
