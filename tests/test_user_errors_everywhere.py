@@ -355,7 +355,7 @@ CASES = [
     ("table-missing-metrics-file", f"table 2 --metrics {{tmp}}/no-metrics.json --out {OUT} {P}", ["no-metrics.json"]),
     ("table-garbage-metrics-file", f"table 2 --metrics {{garbage-json}} --out {OUT} {P}", ["garbage.json"]),
     ("table-not-a-metrics-file", f"table 2 --metrics {{not-metrics}} --out {OUT} {P}", ["not-metrics.json"]),
-    # A metrics file of another table's dataset/model is no error: `cfa table` lists it as ignored.
+    # A metrics file of another table's dataset/model is no error: `cfa table` warns that it ignored it.
     ("table-metrics-dir-empty", f"table 2 --metrics-dir {{empty-dir}} --out {OUT} {P}", ["empty-dir", "cfa evaluate"]),
     # -- index --------------------------------------------------------------------------------
     ("index-unknown-table", f"index --tables table9 --out {OUT}.md {P}", ["table9"]),

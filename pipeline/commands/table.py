@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from pathlib import Path
 
 from pipeline.common import add_params_arguments, params_from_args
@@ -61,4 +63,7 @@ def run(args) -> int:
         print(f"cfa table: WARNING: {w}")
     if table["missing"]:
         print("cfa table: missing (shown as n/a): " + ", ".join(f"{d} {m}" for d, m in table["missing"]))
+    if table["ignored_files"]:
+        print("cfa table: WARNING: ignored (dataset or model not in this table): " + ", ".join(table["ignored_files"]),
+              file=sys.stderr)
     return 0
