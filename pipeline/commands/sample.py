@@ -15,7 +15,7 @@ its condition t): a list `0,10,45`, a half-open range START:STOP:STEP (like nump
 (UTKFace ages 1..60: range:60 is every age). Labels
 never seen in training are allowed; write a list that starts with a minus sign as --t=-10,0,10. The
 inputs are the first --inputs test-split inputs of --data (default: the file the run trained on),
-resized and centre-cropped as in training; a label-only model has no inputs and draws --inputs rows
+resized to the working size as in training (whole image, no crop); a label-only model has no inputs and draws --inputs rows
 of fixed noise instead. Writes DIR/strip_XXX.png (one row per input: the input, then one image per
 label), DIR/grid.png, DIR/sweep.gif (one frame per label), DIR/sweep_XXX.gif (one per row) and
 DIR/samples.json.
