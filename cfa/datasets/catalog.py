@@ -22,6 +22,10 @@ RENDER_SOURCES = ("shapenet", "folder", "procedural")
 RAW_CHECKS = {
     "shapenet": "cfa.datasets.catalog:shapenet_missing",
     "folder": "cfa.datasets.catalog:folder_missing",
+    "utkface": "cfa.datasets.label_sources:utkface_missing",
+    "cacd": "cfa.datasets.label_sources:cacd_missing",
+    "steering": "cfa.datasets.label_sources:steering_missing",
+    "waymo": "cfa.datasets.label_sources:waymo_missing",
 }
 
 SHAPENET_HOWTO = ("ShapeNetCore v2 needs a (free) account: https://shapenet.org -> ShapeNetCore v2; unpack it so "

@@ -17,6 +17,11 @@ MAKERS = {
     "shapenet": "cfa.datasets.makers:render_from_params",
     "folder": "cfa.datasets.makers:render_from_params",
     "procedural": "cfa.datasets.makers:render_from_params",
+    "cells": "cfa.datasets.label_sources:make_cells",
+    "utkface": "cfa.datasets.label_sources:make_utkface",
+    "cacd": "cfa.datasets.label_sources:make_cacd",
+    "steering": "cfa.datasets.label_sources:make_steering",
+    "waymo": "cfa.datasets.label_sources:make_waymo",
 }
 
 

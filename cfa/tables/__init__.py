@@ -12,6 +12,7 @@ from cfa.errors import UserError
 # params key -> module; a new table is one module plus its params entry.
 TABLES = {
     "table2": "cfa.tables.table2",
+    "table3": "cfa.tables.table3",
 }
 
 

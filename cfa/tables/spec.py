@@ -135,7 +135,7 @@ def assemble(spec: TableSpec, metrics: dict[tuple[str, str], dict]) -> dict:
                     m = metrics.get((ds, method))
                     cells.append({
                         "block": block.title, "metric": row.key, "dataset": ds, "method": method,
-                        "method_label": label,
+                        "method_label": label, "in_paper": method in spec.paper.get(ds, {}),
                         "ours": row.get(m) if m is not None else None,
                         "paper": (spec.paper.get(ds, {}).get(method, {}).get(row.key)
                                   if block.has_paper else None),

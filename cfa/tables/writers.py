@@ -12,7 +12,7 @@ import io
 from pathlib import Path
 
 from cfa.io import write_json_atomic, write_text_atomic
-from cfa.tables.spec import TableSpec, caption
+from cfa.tables.spec import NOT_IN_PAPER, TableSpec, caption
 
 MISSING = "n/a"
 
@@ -48,14 +48,21 @@ def _provenance_text(p: dict) -> str:
     lp = f"LPIPS over {p['lpips_pairs']} pairs" if p["lpips_pairs"] is not None else "no LPIPS"
     bb = "pretrained backbones" if p["backbones_pretrained"] else "OFFLINE random-weight backbones"
     step = p["checkpoint_step"]
-    return (f"data: {p['data_source']}; {counts}; {lp}; interpolation over "
-            f"{p['interp_images']} unseen images; {bb}; checkpoint step {step}; {p['metrics_file']}")
+    interp = (f" interpolation over {p['interp_images']} unseen images;"
+              if p.get("interp_images") is not None else "")
+    return (f"data: {p['data_source']}; {counts}; {lp};{interp} {bb}; checkpoint step {step}; "
+            f"{p['metrics_file']}")
 
 
 def _columns(spec: TableSpec):
     for ds in spec.datasets:
         for method, label in spec.methods:
             yield ds, method, label
+
+
+def _dataset_label(spec: TableSpec, ds: str) -> str:
+    """A dataset the paper's table has no column for (e.g. Waymo in Table 3) is marked."""
+    return ds if ds in spec.paper or not spec.paper else f"{ds} ({NOT_IN_PAPER})"
 
 
 def _cell(table: dict, block: str, metric: str, ds: str, method: str) -> dict:
@@ -74,7 +81,12 @@ def _row_cells(table: dict, block, row, cols, marks: dict, mark_format: str) -> 
         ours = _fmt(c["ours"], row)
         if c["provenance"] is not None and c["ours"] is not None:
             ours += mark_format.format(marks[_provenance_text(c["provenance"])])
-        paper = _fmt(c["paper"], row, paper=True) if block.has_paper else ""
+        if not block.has_paper:
+            paper = ""
+        elif not c.get("in_paper", True):
+            paper = MISSING  # the paper has no such cell: not its "-" (a deterministic model's zero)
+        else:
+            paper = _fmt(c["paper"], row, paper=True)
         cells += [ours, paper]
     return cells
 
@@ -82,7 +94,8 @@ def markdown(spec: TableSpec, table: dict) -> str:
     marks, notes = _footnotes(table)
     cols = list(_columns(spec))
     out = [f"## {caption(spec, table)}", ""]
-    out.append("| Metric | " + " | ".join(f"{ds} {label} (ours) | {ds} {label} (paper)"
+    out.append("| Metric | " + " | ".join(f"{_dataset_label(spec, ds)} {label} (ours) | "
+                                           f"{_dataset_label(spec, ds)} {label} (paper)"
                                            for ds, _, label in cols) + " |")
     out.append("|---|" + "---:|" * (2 * len(cols)))
     for block in spec.blocks:
@@ -140,8 +153,9 @@ def latex(spec: TableSpec, table: dict) -> str:
              r"\caption{" + _tex_escape(caption(spec, table)) + "}",
              rf"\label{{tab:table{spec.number}}}",
              r"\begin{tabular}{l" + "rr" * len(cols) + "}", r"\toprule",
-             "Datasets & " + " & ".join(rf"\multicolumn{{{2 * n_methods}}}{{c}}{{{_tex_escape(ds)}}}"
-                                        for ds in spec.datasets) + r" \\",
+             "Datasets & " + " & ".join(
+                 rf"\multicolumn{{{2 * n_methods}}}{{c}}{{{_tex_escape(_dataset_label(spec, ds))}}}"
+                 for ds in spec.datasets) + r" \\",
              "Methods & " + " & ".join(rf"\multicolumn{{2}}{{c}}{{{_tex_escape(label)}}}"
                                        for _, _, label in cols) + r" \\",
              " & " + " & ".join("ours & paper" for _ in cols) + r" \\", r"\midrule"]

@@ -18,6 +18,7 @@ from cfa.errors import UserError
 
 TESTSETS = {
     "rotation": "cfa.metrics.testsets.rotation:RotationTestSet",
+    "unpaired-with-label": "cfa.metrics.testsets.unpaired:UnpairedTestSet",
 }
 
 

@@ -33,6 +33,7 @@ from cfa.errors import UserError
 # objective name -> "module:Class"; imported lazily so that unused objectives cost nothing.
 OBJECTIVES = {
     "paired": "cfa.training.objectives.paired:PairedObjective",
+    "unpaired": "cfa.training.objectives.unpaired:UnpairedObjective",
 }
 
 

@@ -1,0 +1,145 @@
+"""Makers and raw-data checks for the label datasets params.yaml names (Tables 3 and 4, Figure 6).
+
+One maker per `source` (registered in `cfa.datasets.makers.MAKERS`): it reads its own
+`datasets.<name>` entry (raw folder, sizes, label options, split) and calls the preparer, which
+writes `attrs["kind"]` from the entry's `kind`. Sources that need a download have a raw check
+(registered in `cfa.datasets.catalog.RAW_CHECKS`): it returns what is missing, where, and the
+official page, so `snakemake -n tableN` can say so before any job runs.
+
+    cells      simulated Cell-200 (no download)        counts, per_count, source_images, size, seed, workers
+    utkface    UTKFace aligned & cropped faces          root, size, ages
+    cacd       CACD2000 face images                     root, size, ages
+    steering   Sully Chen's driving frames + data.txt   root, size, angle_range, split_block
+    waymo      Waymo Open Dataset v2 (parquet)          root, split, camera, every, size, split_block
+
+Every entry also has `test_fraction` and `split_seed` (the seeded train/test split,
+`cfa.datasets.splits`; 0 = no split array).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cfa.errors import UserError
+
+UNPAIRED, LABELLED = "unpaired-with-label", "labelled"
+
+
+def _split_options(spec: dict) -> dict:
+    return {"test_fraction": float(spec.get("test_fraction", 0.0)), "split_seed": int(spec.get("split_seed", 0))}
+
+
+def _pair(value, name: str, key: str) -> tuple:
+    if not (isinstance(value, (list, tuple)) and len(value) == 2):
+        raise UserError(f"datasets.{name}.{key} must be [MIN, MAX], got {value!r}")
+    return tuple(value)
+
+
+def _kind(spec: dict, name: str, allowed: tuple[str, ...]) -> str:
+    kind = spec["kind"]
+    if kind not in allowed:
+        raise UserError(f"datasets.{name}: source {spec['source']!r} makes {' or '.join(allowed)} datasets, "
+                        f"not {kind!r}; change datasets.{name}.kind")
+    return kind
+
+
+# ---- makers -------------------------------------------------------------------------------------
+
+def make_cells(name: str, spec: dict, params: dict, out: Path, progress: bool = True) -> dict:
+    from cfa.datasets.cells import prepare_cells
+
+    counts = _pair(spec.get("counts", [1, 200]), name, "counts")
+    return prepare_cells(out, counts=(int(counts[0]), int(counts[1])), per_count=int(spec.get("per_count", 1000)),
+                         source_images=spec.get("source_images"), seed=int(spec.get("seed", 0)),
+                         size=int(spec.get("size", 64)), workers=int(spec.get("workers", 0)), progress=progress,
+                         kind=_kind(spec, name, (UNPAIRED, LABELLED)), **_split_options(spec))
+
+
+def make_utkface(name: str, spec: dict, params: dict, out: Path, progress: bool = True) -> dict:
+    from cfa.datasets.utkface import prepare_utkface
+
+    ages = _pair(spec.get("ages", [1, 60]), name, "ages")
+    return prepare_utkface(spec["root"], out, size=int(spec.get("size", 64)), ages=(int(ages[0]), int(ages[1])),
+                           progress=progress, kind=_kind(spec, name, (UNPAIRED, LABELLED)), **_split_options(spec))
+
+
+def make_cacd(name: str, spec: dict, params: dict, out: Path, progress: bool = True) -> dict:
+    from cfa.datasets.cacd import prepare_cacd
+
+    ages = _pair(spec.get("ages", [1, 200]), name, "ages")
+    return prepare_cacd(spec["root"], out, size=int(spec.get("size", 64)), ages=(int(ages[0]), int(ages[1])),
+                        progress=progress, kind=_kind(spec, name, (UNPAIRED, LABELLED)), **_split_options(spec))
+
+
+def make_steering(name: str, spec: dict, params: dict, out: Path, progress: bool = True) -> dict:
+    from cfa.datasets.steering import prepare_steering
+
+    lo, hi = _pair(spec.get("angle_range", [-80.0, 80.0]), name, "angle_range")
+    return prepare_steering(spec["root"], out, size=int(spec.get("size", 64)), angle_range=(float(lo), float(hi)),
+                            progress=progress, kind=_kind(spec, name, (UNPAIRED, LABELLED)),
+                            split_block=int(spec.get("split_block", 100)), **_split_options(spec))
+
+
+def make_waymo(name: str, spec: dict, params: dict, out: Path, progress: bool = True) -> dict:
+    from cfa.datasets.waymo import prepare_waymo
+
+    _kind(spec, name, (UNPAIRED,))
+    return prepare_waymo(spec["root"], out, size=int(spec.get("size", 64)), camera=spec.get("camera", "FRONT"),
+                         every=int(spec.get("every", 1)), split=spec.get("split"), progress=progress,
+                         split_block=int(spec.get("split_block", 20)), **_split_options(spec))
+
+
+# ---- raw checks ---------------------------------------------------------------------------------
+
+def _folder_lines(name: str, what: str, root: str, found: str, url: str, layout: str) -> list[str]:
+    return [f"{name}: needs {what} in {root} (datasets.{name}.root); {found}",
+            f"{name}: download it from the official page {url} and unpack it so that {layout}"]
+
+
+def _jpegs_missing(name: str, spec: dict, what: str, url: str, layout: str) -> list[str]:
+    root = Path(spec["root"])
+    if not root.is_dir():
+        return _folder_lines(name, what, spec["root"], "the folder does not exist", url, layout)
+    if not any(p.suffix.lower() in (".jpg", ".jpeg") for p in root.rglob("*.jp*g")):
+        return _folder_lines(name, what, spec["root"], "the folder has no .jpg files", url, layout)
+    return []
+
+
+def utkface_missing(name: str, spec: dict, params: dict) -> list[str]:
+    from cfa.datasets import utkface
+
+    return _jpegs_missing(name, spec, "the UTKFace face images", utkface.URL, utkface.LAYOUT)
+
+
+def cacd_missing(name: str, spec: dict, params: dict) -> list[str]:
+    from cfa.datasets import cacd
+
+    return _jpegs_missing(name, spec, "the CACD2000 face images", cacd.URL, cacd.LAYOUT)
+
+
+def steering_missing(name: str, spec: dict, params: dict) -> list[str]:
+    from cfa.datasets import steering
+
+    root = Path(spec["root"])
+    what = "the SteeringAngle driving frames and their data.txt"
+    if not root.is_dir():
+        return _folder_lines(name, what, spec["root"], "the folder does not exist", steering.URL, steering.LAYOUT)
+    if not (root / "data.txt").is_file():
+        return _folder_lines(name, what, spec["root"], "it has no data.txt", steering.URL, steering.LAYOUT)
+    return []
+
+
+def waymo_missing(name: str, spec: dict, params: dict) -> list[str]:
+    from cfa.datasets import waymo
+
+    what = f"the Waymo Open Dataset v2 {spec.get('split') or 'training'} split (camera_image/ and stats/)"
+    try:
+        folder, _ = waymo.resolve_split_folder(spec["root"], spec.get("split"))
+    except UserError as e:
+        found = str(e).split(". Download")[0]
+        return _folder_lines(name, what, spec["root"], found, waymo.URL, waymo.LAYOUT)
+    for sub in ("camera_image", "stats"):
+        if not any((folder / sub).glob("*.parquet")):
+            return _folder_lines(name, what, spec["root"], f"{folder / sub} has no .parquet files",
+                                 waymo.URL, waymo.LAYOUT)
+    return []
