@@ -45,48 +45,64 @@ def _kind(spec: dict, name: str, allowed: tuple[str, ...]) -> str:
 
 # ---- makers -------------------------------------------------------------------------------------
 
+def _as_named(name: str, spec: dict, out: Path, manifest: dict) -> dict:
+    """The manifest under the params.yaml name (what `cfa evaluate` and the tables call the data),
+    with the preparer's own name and the params entry it was made from."""
+    from cfa.io import manifest_path, write_json_atomic
+
+    manifest = {**manifest, "dataset": name, "prepared_as": manifest["dataset"], "params_entry": spec}
+    write_json_atomic(manifest_path(out), manifest)
+    return manifest
+
+
 def make_cells(name: str, spec: dict, params: dict, out: Path, progress: bool = True) -> dict:
     from cfa.datasets.cells import prepare_cells
 
-    counts = _pair(spec.get("counts", [1, 200]), name, "counts")
-    return prepare_cells(out, counts=(int(counts[0]), int(counts[1])), per_count=int(spec.get("per_count", 1000)),
-                         source_images=spec.get("source_images"), seed=int(spec.get("seed", 0)),
-                         size=int(spec.get("size", 64)), workers=int(spec.get("workers", 0)), progress=progress,
-                         kind=_kind(spec, name, (UNPAIRED, LABELLED)), **_split_options(spec))
+    first, last = _pair(spec.get("counts", [1, 200]), name, "counts")
+    manifest = prepare_cells(out, counts=(int(first), int(last)), per_count=int(spec.get("per_count", 1000)),
+                             source_images=spec.get("source_images"), seed=int(spec.get("seed", 0)),
+                             size=int(spec.get("size", 64)), workers=int(spec.get("workers", 0)), progress=progress,
+                             kind=_kind(spec, name, (UNPAIRED, LABELLED)), **_split_options(spec))
+    return _as_named(name, spec, out, manifest)
 
 
 def make_utkface(name: str, spec: dict, params: dict, out: Path, progress: bool = True) -> dict:
     from cfa.datasets.utkface import prepare_utkface
 
-    ages = _pair(spec.get("ages", [1, 60]), name, "ages")
-    return prepare_utkface(spec["root"], out, size=int(spec.get("size", 64)), ages=(int(ages[0]), int(ages[1])),
-                           progress=progress, kind=_kind(spec, name, (UNPAIRED, LABELLED)), **_split_options(spec))
+    lo, hi = _pair(spec.get("ages", [1, 60]), name, "ages")
+    manifest = prepare_utkface(spec["root"], out, size=int(spec.get("size", 64)), ages=(int(lo), int(hi)),
+                               progress=progress, kind=_kind(spec, name, (UNPAIRED, LABELLED)),
+                               **_split_options(spec))
+    return _as_named(name, spec, out, manifest)
 
 
 def make_cacd(name: str, spec: dict, params: dict, out: Path, progress: bool = True) -> dict:
     from cfa.datasets.cacd import prepare_cacd
 
-    ages = _pair(spec.get("ages", [1, 200]), name, "ages")
-    return prepare_cacd(spec["root"], out, size=int(spec.get("size", 64)), ages=(int(ages[0]), int(ages[1])),
-                        progress=progress, kind=_kind(spec, name, (UNPAIRED, LABELLED)), **_split_options(spec))
+    lo, hi = _pair(spec.get("ages", [1, 200]), name, "ages")
+    manifest = prepare_cacd(spec["root"], out, size=int(spec.get("size", 64)), ages=(int(lo), int(hi)),
+                            progress=progress, kind=_kind(spec, name, (UNPAIRED, LABELLED)), **_split_options(spec))
+    return _as_named(name, spec, out, manifest)
 
 
 def make_steering(name: str, spec: dict, params: dict, out: Path, progress: bool = True) -> dict:
     from cfa.datasets.steering import prepare_steering
 
     lo, hi = _pair(spec.get("angle_range", [-80.0, 80.0]), name, "angle_range")
-    return prepare_steering(spec["root"], out, size=int(spec.get("size", 64)), angle_range=(float(lo), float(hi)),
-                            progress=progress, kind=_kind(spec, name, (UNPAIRED, LABELLED)),
-                            split_block=int(spec.get("split_block", 100)), **_split_options(spec))
+    manifest = prepare_steering(spec["root"], out, size=int(spec.get("size", 64)), angle_range=(float(lo), float(hi)),
+                                progress=progress, kind=_kind(spec, name, (UNPAIRED, LABELLED)),
+                                split_block=int(spec.get("split_block", 100)), **_split_options(spec))
+    return _as_named(name, spec, out, manifest)
 
 
 def make_waymo(name: str, spec: dict, params: dict, out: Path, progress: bool = True) -> dict:
     from cfa.datasets.waymo import prepare_waymo
 
     _kind(spec, name, (UNPAIRED,))
-    return prepare_waymo(spec["root"], out, size=int(spec.get("size", 64)), camera=spec.get("camera", "FRONT"),
-                         every=int(spec.get("every", 1)), split=spec.get("split"), progress=progress,
-                         split_block=int(spec.get("split_block", 20)), **_split_options(spec))
+    manifest = prepare_waymo(spec["root"], out, size=int(spec.get("size", 64)), camera=spec.get("camera", "FRONT"),
+                             every=int(spec.get("every", 1)), split=spec.get("split"), progress=progress,
+                             split_block=int(spec.get("split_block", 20)), **_split_options(spec))
+    return _as_named(name, spec, out, manifest)
 
 
 # ---- raw checks ---------------------------------------------------------------------------------

@@ -122,19 +122,31 @@ class UnpairedTestSet(TestSet):
         return self._translate(sources, self.target_t[pos], generate, "translate test sources")
 
     # -- diversity ----------------------------------------------------------------------------
+    def diversity_conditions(self) -> tuple[np.ndarray, str]:
+        """The conditions pairs are drawn from: the test targets' own, or, when they hold fewer than
+        two (a Waymo split with day frames only), the target conditions the label encoding defines."""
+        if len(self.conditions) >= 2:
+            return self.conditions, ""
+        anchors = np.unique([t for _, t in self.encoding["anchors"] if t > 0]).astype(np.float32)
+        if len(anchors) < 2:
+            anchors = np.linspace(0.2, 1.0, 5, dtype=np.float32)
+        return anchors, (f"; the test split holds {len(self.conditions)} target condition(s), so pairs are drawn "
+                         f"among the encoding's target conditions {np.round(anchors, 4).tolist()}")
+
     def diversity_pairs(self, generate) -> dict:
         rng = np.random.default_rng(self.seed)
         chosen = choose_inputs(len(self.source_rows), int(self.settings["lpips_inputs"]), rng)
         pairs = int(self.settings["lpips_pairs"])
+        conditions, note = self.diversity_conditions()
         lhs, rhs = [], []
         for i in chosen:
-            plan = draw_pairs(len(self.conditions), pairs, rng)
+            plan = draw_pairs(len(conditions), pairs, rng)
             index = np.full(len(plan), i)
             # each side is its own pass (a sampling model would draw fresh noise); equal batch shapes
-            lhs.append(self._translate(index, self.conditions[[a for a, _ in plan]], generate, "", False))
-            rhs.append(self._translate(index, self.conditions[[b for _, b in plan]], generate, "", False))
+            lhs.append(self._translate(index, conditions[[a for a, _ in plan]], generate, "", False))
+            rhs.append(self._translate(index, conditions[[b for _, b in plan]], generate, "", False))
         return {"lhs": np.concatenate(lhs), "rhs": np.concatenate(rhs), "inputs": len(chosen),
-                "pairs_per_input": pairs, "definition": DIVERSITY_DEFINITION}
+                "pairs_per_input": pairs, "definition": DIVERSITY_DEFINITION + note}
 
     # -- the evaluation figure ---------------------------------------------------------------
     def figure_conditions(self) -> np.ndarray:
