@@ -142,7 +142,8 @@ def test_a_domain_without_images_fails_naming_the_rule_and_counts(tmp_path):
 def test_too_few_images_for_a_split_fails_naming_the_counts(tmp_path):
     params = params_with(**{"Cell-200": {"counts": [1, 3], "per_count": 1, "size": 16, "workers": 0,
                                          "test_fraction": 0.2}})
-    with pytest.raises(UserError, match=r"the test split has 0 source and 1 target images.*Domain rule: source = count 1"):
+    with pytest.raises(UserError, match=r"the test split has 0 source and 1 target images.*"
+                                        r"Domain rule: source = count 1"):
         make_dataset(params, "Cell-200", tmp_path / "x.h5", progress=False)
 
 

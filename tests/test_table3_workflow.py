@@ -83,10 +83,10 @@ def test_table3_end_to_end_on_real_formats(tmp_path, monkeypatch):
         samples = results / "figures" / "table3" / "samples" / "cyclegan-cfa" / ds
         assert (samples / "sweep.gif").stat().st_size > 0 and (samples / "strip_000.png").is_file()
         assert (results / "figures" / "table3" / "evaluation" / "cyclegan-cfa" / f"{ds}.png").stat().st_size > 0
-    waymo = json.loads((results / "figures" / "table3" / "samples" / "cyclegan-cfa" / "Waymo" / "samples.json").read_text())
+    samples = results / "figures" / "table3" / "samples" / "cyclegan-cfa"
+    waymo = json.loads((samples / "Waymo" / "samples.json").read_text())
     assert waymo["t"] == [0, 0.2, 0.4, 0.6, 0.8, 1.0]          # dawn -> day
-    steering = json.loads((results / "figures" / "table3" / "samples" / "cyclegan-cfa" / "SteeringAngle"
-                           / "samples.json").read_text())
+    steering = json.loads((samples / "SteeringAngle" / "samples.json").read_text())
     assert steering["t"][0] == -80 and steering["t"][-1] == 80 and steering["label_unit"] == "deg"
     manifest = json.loads((repo / "data" / "paper" / "unpaired" / "UTKFace.json").read_text())
     assert manifest["counts"]["split"]["test"]["source"] >= 1
