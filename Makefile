@@ -17,7 +17,7 @@ endif
 .PHONY: venv demo test test-cluster lock bench clean-demo help
 
 help:
-	@echo "make demo [OFFLINE=1]   build the venv, run Table 2 end to end on procedural data"
+	@echo "make demo [OFFLINE=1]   build the venv, run Tables 2 and 4 end to end on procedural data"
 	@echo "make test               build the venv, run the tests"
 	@echo "make test-cluster       the workflow on a real Slurm (starts a single-node one as root if none is reachable)"
 	@echo "make bench              run the benchmarks (JSON on stdout)"
@@ -34,8 +34,8 @@ $(STAMP): requirements/lock.txt requirements/requirements.in pyproject.toml
 venv: $(STAMP)
 
 demo: venv
-	@echo "cfa demo: Table 2 on procedural data ($(if $(filter 1,$(OFFLINE)),OFFLINE: random-weight backbones,pretrained backbones))"
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake table2 --cores $(CORES) --config $(DEMO_CONFIG)
+	@echo "cfa demo: Tables 2 and 4 on procedural data ($(if $(filter 1,$(OFFLINE)),OFFLINE: random-weight backbones,pretrained backbones))"
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake table2 table4 --cores $(CORES) --config $(DEMO_CONFIG)
 
 test: venv
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q

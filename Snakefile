@@ -30,4 +30,4 @@ include: "rules/tables.smk"
 rule all:
     default_target: True
     input:
-        [table_outputs(t) + table_figures(t) for t in TABLES],
+        rules.index.output,

@@ -193,6 +193,12 @@ class _SharedTrajectoryDynamics(nn.Module):
 BATCHING_MODES = ("auto", "union", "rescale")
 
 
+def _world_size() -> int:
+    import torch.distributed as dist
+
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
 class AtomGenerator(nn.Module):
     """Atoms for `n_layers` decomposed layers from one neural ODE shared by the whole generator.
 
@@ -255,6 +261,19 @@ class AtomGenerator(nn.Module):
             t = t.unsqueeze(0)
         if t.dim() != 1:
             raise ValueError(f"AtomGenerator expects a 1-D tensor of end times, got shape {tuple(t.shape)}")
+        world = _world_size() if self.training else 1
+        if world > 1:
+            # Data-parallel training: every rank solves for the whole batch's times, so all ranks
+            # get the atoms (and adaptive solver steps) of a one-process run, then keeps its share.
+            import torch.distributed as dist
+
+            gathered = [torch.empty_like(t) for _ in range(world)]
+            dist.all_gather(gathered, t.detach().contiguous())
+            rank = dist.get_rank()
+            return self._atoms(torch.cat(gathered))[rank * t.shape[0]:(rank + 1) * t.shape[0]]
+        return self._atoms(t)
+
+    def _atoms(self, t: torch.Tensor) -> torch.Tensor:
         batch = t.shape[0]
         device = self.initial_atoms.device
         with torch.autocast(device_type=device.type, enabled=False):

@@ -23,6 +23,13 @@ def _atom_generator(generator: nn.Module):
     return getattr(generator, "atom_generator", None)
 
 
+def _atoms_at(generator: nn.Module, atom_gen: nn.Module, t: torch.Tensor) -> torch.Tensor:
+    """The atoms the generator uses at condition t: its own `atoms(t)` when it maps t first (the
+    label-only generator integrates to alpha * x), else the atom generator at t itself."""
+    atoms = getattr(generator, "atoms", None)
+    return atoms(t) if callable(atoms) else atom_gen(t)
+
+
 def measure_continuity(generator: nn.Module, x: torch.Tensor, ts: Sequence[float] | torch.Tensor,
                        seed: int = 0, progress: bool = True) -> dict:
     """Empirical ratios ||G(x,t1) - G(x,t2)|| / |t1 - t2| over consecutive points of `ts`.
@@ -59,7 +66,7 @@ def measure_continuity(generator: nn.Module, x: torch.Tensor, ts: Sequence[float
                 outputs.append(out.detach().float().reshape(batch, -1).cpu())
                 if atom_gen is not None:
                     nfes.append(int(atom_gen.nfe))
-                    atoms.append(atom_gen(t_batch[:1]).detach().float().reshape(-1).cpu())
+                    atoms.append(_atoms_at(generator, atom_gen, t_batch[:1]).detach().float().reshape(-1).cpu())
                 else:
                     nfes.append(0)
     finally:

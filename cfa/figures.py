@@ -85,3 +85,41 @@ def interpolation_figure(path: str | Path, panels: Sequence[dict], title: str = 
     fig.suptitle(title or "red frame = unseen angle (not in training); grey = seen", fontsize=8,
                  y=1.02)
     _save(fig, path)
+
+
+def translation_figure(path: str | Path, inputs: np.ndarray, targets: np.ndarray, outputs: np.ndarray,
+                       output_labels: Sequence[str], title: str = "") -> None:
+    """Figure 4 style: each row one test input, its real target, then several outputs for it.
+
+    inputs, targets uint8 (R,C,H,W); outputs uint8 (R,K,C,H,W), column k labelled output_labels[k]."""
+    n_rows, n_out = outputs.shape[:2]
+    fig, axes = _figure(n_rows, n_out + 2)
+    for r in range(n_rows):
+        axes[r, 0].imshow(_hwc(inputs[r]))
+        axes[r, 1].imshow(_hwc(targets[r]))
+        for k in range(n_out):
+            axes[r, k + 2].imshow(_hwc(outputs[r, k]))
+    for c, label in enumerate(["input", "target", *output_labels]):
+        axes[0, c].set_title(label, fontsize=6)
+    if title:
+        fig.suptitle(title, fontsize=9, y=1.04)
+    _save(fig, path)
+
+
+def label_sweep_figure(path: str | Path, outputs: np.ndarray, labels: Sequence[float], unit: str = "",
+                       title: str = "") -> None:
+    """Figure 7: label-only generation; each row one fixed noise z, each column one label.
+
+    outputs uint8 (R,K,C,H,W) at labels (K,), in the dataset's unit (years, deg, ...)."""
+    n_rows, n_labels = outputs.shape[:2]
+    fig, axes = _figure(n_rows, n_labels)
+    suffix = "°" if unit in ("deg", "degrees") else (f" {unit}" if unit else "")
+    for r in range(n_rows):
+        for k in range(n_labels):
+            axes[r, k].imshow(_hwc(outputs[r, k]))
+            if r == 0:
+                axes[r, k].set_title(f"{labels[k]:g}{suffix}", fontsize=6)
+        axes[r, 0].set_ylabel(f"z{r + 1}", fontsize=6)
+    if title:
+        fig.suptitle(title, fontsize=9, y=1.04)
+    _save(fig, path)

@@ -9,9 +9,8 @@ CUDA initialises, so it sees only its own devices (as cuda:0, cuda:1, ...).
 - The pool is a property of the machine, not of an experiment, so it comes from the environment,
   not params.yaml: CFA_GPU_SLOTS="0,1,2,3" (the ids as CUDA_VISIBLE_DEVICES spells them: indices or
   GPU UUIDs). Export it before `snakemake`; jobs inherit it. Unset: nothing is done.
-- The kernel drops a `flock` when its process dies, however it dies (SIGKILL, OOM kill), so a
-  killed job frees its slots without any clean-up step. Lock files are never deleted (deleting a
-  locked file would let a second process lock a new file of the same name).
+- Each slot is a `cfa.locks` file lock, which the kernel drops when its process dies, however it
+  dies (SIGKILL, OOM kill), so a killed job frees its slots without any clean-up step.
 - A job needing n devices takes all n or none: it never sits on some slots while waiting for more
   (two such jobs could otherwise block each other for ever).
 - Under a scheduler that already assigns devices (Slurm sets SLURM_JOB_GPUS / SLURM_STEP_GPUS),
@@ -24,8 +23,6 @@ machine). Each holds the pid and command of its current holder, for the message 
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import os
 import re
 import sys
@@ -35,6 +32,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from cfa.errors import UserError
+from cfa.locks import holder, release, try_lock
 
 POOL_ENV = "CFA_GPU_SLOTS"
 DIR_ENV = "CFA_GPU_SLOTS_DIR"
@@ -68,47 +66,9 @@ def _lock_path(lock_dir: Path, device: str) -> Path:
     return lock_dir / f"slot-{device.replace(':', '_')}.lock"
 
 
-def _open_lock(path: Path) -> tuple[int, bool]:
-    """(fd, writable). flock needs no write access, so another user's lock file still works."""
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-        with contextlib.suppress(PermissionError):
-            os.fchmod(fd, 0o666)  # umask must not lock other users out of the slot
-        return fd, True
-    except PermissionError:
-        return os.open(path, os.O_RDONLY), False
-
-
-def _try_lock(path: Path) -> int | None:
-    """An fd holding the slot's lock, or None when another process holds it."""
-    fd, writable = _open_lock(path)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as e:
-        os.close(fd)
-        if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-            return None
-        raise
-    if writable:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()}: {' '.join(sys.argv)[:300]}\n".encode(), 0)
-    return fd
-
-
-def _release(fds: list[int]) -> None:
-    for fd in fds:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
-
-
 def holders(pool: list[str], lock_dir: Path) -> dict[str, str]:
     """Device -> the holder its lock file names (for messages; may be stale for a free slot)."""
-    out = {}
-    for device in pool:
-        path = _lock_path(lock_dir, device)
-        with contextlib.suppress(OSError):
-            out[device] = path.read_text().strip() or "?"
-    return out
+    return {device: holder(_lock_path(lock_dir, device)) for device in pool}
 
 
 def _cuda_already_initialised() -> bool:
@@ -150,14 +110,14 @@ def acquire_gpu_slots(n: int = 1, *, pool: list[str] | None = None, lock_dir: Pa
     while True:
         held: dict[str, int] = {}
         for device in pool:
-            fd = _try_lock(_lock_path(lock_dir, device))
+            fd = try_lock(_lock_path(lock_dir, device))
             if fd is not None:
                 held[device] = fd
                 if len(held) == n:
                     break
         if len(held) == n:
             break
-        _release(list(held.values()))  # all or nothing: never wait while holding slots
+        release(*held.values())  # all or nothing: never wait while holding slots
         if deadline is not None and time.monotonic() >= deadline:
             busy = "; ".join(f"GPU {d}: {h}" for d, h in holders(pool, lock_dir).items())
             raise GpuSlotsBusy(f"no {n} free GPU slot(s) in {POOL_ENV}={','.join(pool)} after {timeout:g} s "
@@ -177,4 +137,4 @@ def acquire_gpu_slots(n: int = 1, *, pool: list[str] | None = None, lock_dir: Pa
             os.environ.pop("CUDA_VISIBLE_DEVICES", None)
         else:
             os.environ["CUDA_VISIBLE_DEVICES"] = previous
-        _release(list(held.values()))
+        release(*held.values())

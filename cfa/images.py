@@ -71,25 +71,53 @@ def random_crops(images: torch.Tensor, crop_size: int | None, generator: torch.G
     return torch.stack([img[:, y:y + crop_size, x:x + crop_size] for img, (y, x) in zip(images, offsets)])
 
 
-def centre_crop(images: torch.Tensor, crop_size: int | None) -> torch.Tensor:
-    if not crop_size or crop_size >= images.shape[-1]:
-        return images
-    y = (images.shape[-2] - crop_size) // 2
-    x = (images.shape[-1] - crop_size) // 2
-    return images[..., y:y + crop_size, x:x + crop_size]
-
+# ---- the resize/crop policy of training, sampling and evaluation (docs/evaluation.md) -----------
+#
+# The generator always sees WHOLE images at ONE scale: resized to the working size (crop_size, else
+# load_size, else native). Training adds a random shift of up to load_size - crop_size pixels at that
+# scale (edge-replicated border, then a random crop_size window); sampling and evaluation feed the
+# unshifted whole image and resize the output back. pix2pix's "resize to load_size, random-crop
+# crop_size" would train at load_size/native scale while the whole-image evaluation runs at
+# crop_size/native, showing objects ~10% smaller than in training (64 -> 286 vs 64 -> 256).
 
 def resize_and_random_crop(images: torch.Tensor, load_size: int | None, crop_size: int | None,
                            generator: torch.Generator) -> torch.Tensor:
-    """pix2pix's resize_and_crop on a batch: resize to load_size, then a random crop per sample."""
+    """pix2pix's resize_and_crop on a batch: resize to load_size, then a random crop per sample.
+
+    The published recipe of the pix2pix sets (Table 1, BicycleGAN's scripts), whose test protocol
+    is its own (`test_size`); the rotation sets use `random_shift_view` below instead.
+    """
     return random_crops(resize(images, load_size), crop_size, generator)
 
 
-def training_view(images: torch.Tensor, load_size: int | None, crop_size: int | None) -> torch.Tensor:
-    """Inputs at the scale the generator trained on: resize to load_size, centre crop to crop_size.
+def working_size(load_size: int | None, crop_size: int | None) -> int | None:
+    """The square size the generator works at: crop_size, else load_size, else None (native)."""
+    return crop_size or load_size or None
 
-    Training sees random crop_size windows of images resized to load_size (the paper setting turns
-    64x64 RC-49 images into 256x256 crops of 286x286); sample grids feed the generator the same
-    scale with the window centred.
+
+def training_view(images: torch.Tensor, load_size: int | None, crop_size: int | None) -> torch.Tensor:
+    """Whole images at the working size: what sampling and evaluation feed the generator.
+
+    The same scale training uses (`random_shift_view` without the shift), so a paper-scale run
+    (64x64 images, load 286 / crop 256) is fed 256x256 images of the whole 64x64 picture.
     """
-    return centre_crop(resize(images, load_size), crop_size)
+    return resize(images, working_size(load_size, crop_size))
+
+
+def random_shift_view(images: torch.Tensor, load_size: int | None, crop_size: int | None,
+                      generator: torch.Generator) -> torch.Tensor:
+    """Training augmentation: the whole image at the working size, shifted at random.
+
+    With load_size > crop_size the image is edge-padded by margin = load_size - crop_size pixels
+    (half on each side; renders have a plain background) and a random crop_size window is taken:
+    per axis a window offset in [0, margin], the same range as pix2pix's random crop of a load_size
+    resize, but without its change of scale (so the shift is at most margin / 2 from centred).
+    Channels stacked in one tensor (source and target of a pair) share the window.
+    """
+    images = training_view(images, load_size, crop_size)
+    if not (load_size and crop_size) or load_size <= crop_size:
+        return images
+    margin = load_size - crop_size
+    padded = F.pad(images, (margin // 2, margin - margin // 2, margin // 2, margin - margin // 2),
+                   mode="replicate")
+    return random_crops(padded, crop_size, generator)

@@ -56,6 +56,34 @@ def requested_tables(argv: list[str], tables: list[str]) -> list[str]:
     return chosen or list(tables)
 
 
+_WORKFLOW_LOCK: list[int] = []  # the fd of our workflow lock, held for the process's lifetime
+
+
+def clear_stale_snakemake_locks(workdir: str | Path) -> bool:
+    """Remove Snakemake's directory locks when no other Snakemake of this workflow is alive.
+
+    Snakemake locks the working directory with plain files, which a killed Snakemake leaves behind;
+    the next run then refuses to start until `--unlock`. This process takes an OS lock (released by
+    the kernel however a process dies) on .snakemake/cfa-workflow.lock while it parses and runs the
+    workflow: if it gets it, no other Snakemake of this workflow runs here, so any remaining
+    Snakemake lock is stale and is removed, and the same command simply runs again after a kill.
+    Returns True when stale locks were removed.
+    """
+    from cfa.locks import try_lock
+
+    state = Path(workdir) / ".snakemake"
+    state.mkdir(parents=True, exist_ok=True)
+    if not _WORKFLOW_LOCK:
+        fd = try_lock(state / "cfa-workflow.lock")
+        if fd is None:
+            return False  # another Snakemake of this workflow is running: its locks are real
+        _WORKFLOW_LOCK.append(fd)
+    stale = list((state / "locks").glob("*.lock")) if (state / "locks").is_dir() else []
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return bool(stale)
+
+
 def _override_key(override: str, profile: str) -> str | None:
     """The dotted key an override changes in the resolved params (None: a profile not in use)."""
     key = override.split("=", 1)[0]

@@ -45,7 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     # Headless rendering must be chosen before anything imports pyrender / PyOpenGL.
     os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    args._argv = argv  # for commands that re-run themselves (cfa train --nproc-per-node)
     if not getattr(args, "_run", None):
         parser.print_help()
         return 0

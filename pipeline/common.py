@@ -36,3 +36,4 @@ def _check_dvc_sees_the_same_tables(args: argparse.Namespace, params: dict) -> N
         raise UserError(f"profile {params['profile']!r} changes table lists ({', '.join(changed)}), but DVC "
                         f"built its stages from the lists written in {args.params}. Run this profile with "
                         f"Snakemake, or give DVC the lists: dvc exp run -S profile={params['profile']} {sets}")
+

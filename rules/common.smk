@@ -10,8 +10,10 @@ import sys
 from cfa.config import overrides_between, read_yaml, resolve
 from cfa.datasets.catalog import data_path
 from cfa.errors import UserError
+from cfa.metrics.suite import evalnets_needed
 from cfa.tables import table_module
-from cfa.workflow import code_digest, job_overrides, missing_raw_inputs, requested_tables
+from cfa.workflow import (clear_stale_snakemake_locks, code_digest, job_overrides, missing_raw_inputs,
+                          requested_tables)
 
 report: "../report/workflow.rst"
 
@@ -58,7 +60,7 @@ def run_dir(wildcards, input):
 
 
 def table_outputs(table):
-    return [f"{RESULTS}/{table}.{ext}" for ext in ("md", "csv", "tex", "json")]
+    return [f"{RESULTS}/{table}.{ext}" for ext in ("md", "csv", "tex", "json", "details.json")]
 
 
 def table_figures(table):
@@ -74,6 +76,11 @@ def stats_input(wildcards):
     return [f"{RESULTS}/fid_stats/{wildcards.dataset}.npz"] if "fid" in TABLES[wildcards.table]["metrics"] else []
 
 
+def evalnets_input(wildcards):
+    """The dataset's evaluation networks, for tables whose metrics read them."""
+    return [f"{RESULTS}/evalnets/{wildcards.dataset}"] if evalnets_needed(TABLES[wildcards.table]["metrics"]) else []
+
+
 def table_metrics_inputs(wildcards):
     spec = TABLES[wildcards.table]
     return expand(f"{RESULTS}/metrics/{wildcards.table}/{{model}}/{{dataset}}.json", model=spec["models"],
@@ -86,6 +93,12 @@ wildcard_constraints:
     table="|".join(TABLES),
     folder="rotation|paired|unpaired|labelled",
 
+
+# A Snakemake killed earlier (SIGKILL, power loss) left its directory locks: with no other Snakemake
+# of this workflow alive they are stale, and the same command runs again (its killed trainings
+# resume from their run directories' resume state).
+if clear_stale_snakemake_locks(os.getcwd()):
+    print("cfa workflow: removed the directory locks a killed Snakemake left behind", file=sys.stderr)
 
 # Only the tables this command line asks for must have their raw data.
 _wanted = requested_tables(sys.argv[1:], list(TABLES))
@@ -100,3 +113,5 @@ onsuccess:
     made = [f"{RESULTS}/{t}.md" for t in TABLES if os.path.exists(f"{RESULTS}/{t}.md")]
     if made:
         print("\ncfa: " + ", ".join(made) + f" (.csv .tex .json beside each); figures -> {RESULTS}/figures/")
+    if os.path.exists(f"{RESULTS}/index.md"):
+        print(f"cfa: every table and figure: open {RESULTS}/index.md")

@@ -19,10 +19,28 @@ rule fid_stats:
         "cfa stats --data {input.data} --out {output.stats}{params.sets} > {log} 2>&1"
 
 
+rule evalnets:
+    input:
+        data=lambda wc: data_file(wc.dataset),
+    output:
+        directory(f"{RESULTS}/evalnets/{{dataset}}"),
+    log:
+        f"{LOGS}/evalnets/{{dataset}}.log",
+    params:
+        cfg=lambda wc: params_json("profile", "evalnets", "seed", f"tables.{TABLE_OF[wc.dataset]}.metrics"),
+        code=code_digest("evalnet", workflow.basedir),
+        sets=lambda wc: set_flags("evalnets", "seed", f"tables.{TABLE_OF[wc.dataset]}.metrics"),
+    resources:
+        gpu=1,
+    shell:
+        "cfa evalnet --data {input.data} --out {output}{params.sets} > {log} 2>&1"
+
+
 rule evaluate:
     input:
         data=lambda wc: data_file(wc.dataset),
         stats=stats_input,
+        evalnets=evalnets_input,
         checkpoint=f"{RUNS}/{{model}}/{{dataset}}/checkpoint.pt",
         info=f"{RUNS}/{{model}}/{{dataset}}/run.json",
     output:
@@ -34,13 +52,14 @@ rule evaluate:
     params:
         run=run_dir,
         stats=lambda wc, input: f" --fid-stats {input.stats[0]}" if input.stats else "",
+        evalnets=lambda wc, input: f" --evalnets {input.evalnets[0]}" if input.evalnets else "",
         cfg=lambda wc: params_json("profile", "evaluate", "metrics", "seed", f"tables.{wc.table}.metrics"),
         code=code_digest("evaluate", workflow.basedir),
         sets=lambda wc: set_flags("evaluate", "metrics", "seed", f"tables.{wc.table}.metrics"),
     resources:
         gpu=1,
     shell:
-        "cfa evaluate --run {params.run} --data {input.data}{params.stats} --out {output.metrics}"
+        "cfa evaluate --run {params.run} --data {input.data}{params.stats}{params.evalnets} --out {output.metrics}"
         " --figure {output.figure}{params.sets} > {log} 2>&1"
 
 

@@ -9,6 +9,7 @@ rule table:
         csv=f"{RESULTS}/{{table}}.csv",
         tex=f"{RESULTS}/{{table}}.tex",
         json=f"{RESULTS}/{{table}}.json",
+        details=f"{RESULTS}/{{table}}.details.json",
     log:
         f"{LOGS}/{{table}}.log",
     params:
@@ -30,6 +31,22 @@ for _table in TABLES:
         input:
             table_outputs(_table),
             table_figures(_table),
+
+
+# The page that shows every table and figure (what `make demo` tells a reader to open).
+rule index:
+    input:
+        [table_outputs(t) + table_figures(t) for t in TABLES],
+    output:
+        report(f"{RESULTS}/index.md", category="Index"),
+    log:
+        f"{LOGS}/index.log",
+    params:
+        cfg=lambda wc: params_json("profile", "paths", "tables"),
+        code=code_digest("index", workflow.basedir),
+        sets=lambda wc: set_flags("tables"),
+    shell:
+        "cfa index --out {output}{params.sets} > {log} 2>&1"
 
 
 rule figures:

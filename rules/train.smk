@@ -1,5 +1,6 @@
-# Training: one job per (model, dataset) pair of a table. GPU jobs declare gpu=1 and the workflow
-# profile (profiles/default) caps gpu at 1, so two trainings never share a GPU.
+# Training: one job per (model, dataset) pair of a table. A training declares train.gpus_per_job GPUs
+# (its data-parallel processes) and the workflow profile caps the machine's GPUs, so two trainings
+# never share one; on a multi-GPU box, CFA_GPU_SLOTS hands each job its own (docs/scale-out.md).
 
 
 rule train:
@@ -14,11 +15,14 @@ rule train:
         f"{LOGS}/train/{{model}}/{{dataset}}.log",
     params:
         run=lambda wc, output: os.path.dirname(output.checkpoint),
-        cfg=lambda wc: params_json("profile", f"models.{wc.model}", "train"),
+        # A dataset may carry its own training settings (datasets.<d>.train, over train.*).
+        cfg=lambda wc: params_json("profile", f"models.{wc.model}", "train", f"datasets.{wc.dataset}"),
         code=code_digest("train", workflow.basedir),
-        sets=lambda wc: set_flags(f"models.{wc.model}", "train"),
+        sets=lambda wc: set_flags(f"models.{wc.model}", "train", f"datasets.{wc.dataset}.train"),
+        nproc=P["train"]["gpus_per_job"],
     resources:
-        gpu=1,
+        gpu=P["train"]["gpus_per_job"],
     threads: 2
     shell:
-        "cfa train --model {wildcards.model} --data {input.data} --out {params.run}{params.sets} > {log} 2>&1"
+        "cfa train --model {wildcards.model} --data {input.data} --out {params.run}"
+        " --nproc-per-node {params.nproc}{params.sets} > {log} 2>&1"

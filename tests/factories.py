@@ -98,6 +98,27 @@ TINY_MODELS = {
         "loss": {"gan_mode": "lsgan", "lambda_A": 10.0, "lambda_B": 10.0, "lambda_identity": 0.5,
                  "identity_t": 0.01, "pool_size": 3},
     },
+    "image_only": {
+        "objective": "image_only",
+        "generator": {"ngf": 4, "n_blocks": 1, "norm": "batch", "dropout": 0.5, "condition": "none"},
+        "discriminator": {"ndf": 4, "n_layers": 2, "norm": "batch"},
+        "atoms": {"n_atoms": 2, "kernel_size": 3, "ode_func": "authors", "method": "rk4", "rtol": 0.001,
+                  "atol": 0.001, "adjoint": False},
+        "optim": {"lr": 0.0002, "beta1": 0.5, "beta2": 0.999},
+        "loss": {"gan_mode": "vanilla", "lambda_l1": 1.0},
+        "t_range": [0.2, 1.0],
+    },
+    # Eq. 7 (Table 4): our label-only generator with atoms from one ODE at alpha * x.
+    "label_only": {
+        "objective": "label_only",
+        "generator": {"z_dim": 8, "ngf": 4, "alpha": 1.0},
+        "discriminator": {"ndf": 4},
+        "atoms": {"n_atoms": 2, "kernel_size": 3, "ode_func": "authors", "method": "rk4", "rtol": 0.001,
+                  "atol": 0.001, "adjoint": False},
+        "optim": {"lr": 0.0001, "beta1": 0.5, "beta2": 0.999},
+        "loss": {"gan_mode": "vanilla"},
+        "train": {"load_size": None, "crop_size": None},
+    },
 }
 
 # Labels in each kind's own units that its tiny dataset's models accept (the contract's sweep):

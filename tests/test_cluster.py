@@ -129,7 +129,7 @@ def test_tiny_runs_as_slurm_jobs_through_the_slurm_profile(tmp_path, slurm):
             gpus = record.get("TresPerJob", "")
             if GPU_RULE.match(rule):
                 assert "gres:gpu:" in gpus, (rule, record)
-            if rule.startswith("render"):
+            if rule.startswith(("dataset", "table")):
                 assert "gpu" not in gpus, (rule, record)
     assert any(GPU_RULE.match(r) for r in rule_of.values())
 

@@ -84,13 +84,15 @@ def test_utkface_maker_honours_the_spec_kind_and_ages(tmp_path):
     assert kind_of(tmp_path / "aging.h5") == "unpaired-with-label"
     with h5py.File(tmp_path / "aging.h5") as f:
         assert f["labels"][:].max() > 60 and "split" in f
-    # Table 4's entry: the same maker, kind labelled, ages 1..60, no split
-    labelled = params_with(UTKFace={"root": str(root), "size": 16, "kind": "labelled", "ages": [1, 60],
-                                    "test_fraction": 0.0})
-    make_dataset(labelled, "UTKFace", tmp_path / "ages.h5", progress=False)
+    # Table 4's entry (UTKFace-ages): the same maker from the same folder, kind labelled, ages 1..60,
+    # no split, CcGAN's label scale (ages / 60) and race as the diversity attribute
+    labelled = params_with(**{"UTKFace-ages": {"root": str(root), "size": 16}})
+    assert labelled["datasets"]["UTKFace-ages"]["kind"] == "labelled"
+    make_dataset(labelled, "UTKFace-ages", tmp_path / "ages.h5", progress=False)
     assert kind_of(tmp_path / "ages.h5") == "labelled"
-    ages = open_dataset(tmp_path / "ages.h5").labels
-    assert ages.max() == 60 and ages.min() == 13
+    reader = open_dataset(tmp_path / "ages.h5")
+    assert reader.raw_labels.max() == 60 and reader.raw_labels.min() == 13 and reader.labels.max() == 1.0
+    assert reader.info()["label_range"] == [1.0, 60.0] and reader.attribute_key == "races"
     with h5py.File(tmp_path / "ages.h5") as f:
         assert "split" not in f
 

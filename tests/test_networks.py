@@ -115,7 +115,9 @@ def _model_entries():
 
 
 def test_build_from_params_yaml_entries():
-    for name, entry in _model_entries().items():
+    # Label-only entries build with build_label_networks instead: tests/test_label_only.py.
+    entries = {k: v for k, v in _model_entries().items() if v.get("objective") != "label_only"}
+    for name, entry in entries.items():
         entry = copy.deepcopy(entry)
         entry["generator"].update(ngf=4, n_blocks=2)
         entry["discriminator"].update(ndf=4)
@@ -142,12 +144,49 @@ def test_build_errors_name_the_key():
         build_generator(bad)
     bad = copy.deepcopy(entry)
     bad["atoms"] = {"n_atoms": 8, "kernel_size": 5}
+    bad["generator"].pop("condition", None)  # an atoms entry takes t through the atoms
     with pytest.raises(UserError, match="kernel_size"):
         build_generator(bad)
+    bad = copy.deepcopy(entry)
+    bad["generator"]["condition"] = "label"
+    with pytest.raises(UserError, match="condition"):
+        build_generator(bad)
+    both = copy.deepcopy(entry)  # atoms and the t channel together: allowed, t enters both ways
+    both["atoms"] = {"n_atoms": 8, "kernel_size": 3}
+    both["generator"].update(condition="channel", ngf=4, n_blocks=1)
+    assert build_generator(both).stem[1].in_channels == 4
     bad = copy.deepcopy(entry)
     bad["generator"]["arch"] = "unet"
     with pytest.raises(UserError, match="arch"):
         build_generator(bad)
+
+
+def test_generator_condition_none_ignores_t_and_channel_takes_it():
+    """`generator.condition`: none = the paper's label-free baseline, channel = t as an input channel."""
+    torch.manual_seed(0)
+    entries = _model_entries()
+    base = copy.deepcopy(entries["pix2pix"])
+    base["generator"].update(ngf=4, n_blocks=2)
+    assert base["generator"]["condition"] == "none" and base["generator"]["dropout"] == 0.0
+    plain = build_generator(base).eval()
+    assert plain.stem[1].in_channels == 3 and not plain.takes_condition
+    assert not any(isinstance(m, torch.nn.Dropout) for m in plain.modules())  # official Dropout(0.0)
+    x = _images(2, 32)
+    with torch.no_grad():
+        assert torch.equal(plain(x, torch.tensor([0.1, 0.9])), plain(x, 0.5))
+    labelled = copy.deepcopy(entries["pix2pix-label"])
+    labelled["generator"].update(ngf=4, n_blocks=2)
+    gen = build_generator(labelled).eval()
+    assert gen.stem[1].in_channels == 4 and gen.takes_condition
+    # An entry without `condition` keeps working as before: t as a channel.
+    del labelled["generator"]["condition"]
+    assert build_generator(labelled).stem[1].in_channels == 4
+    ours = copy.deepcopy(entries["pix2pix-cfa"])
+    ours["generator"].update(ngf=4, n_blocks=2)
+    with_atoms = build_generator(ours)
+    assert with_atoms.takes_condition and with_atoms.stem[1].in_channels == 3
+    with pytest.raises(UserError, match="condition"):
+        build_generator({**base, "generator": {**base["generator"], "condition": "label"}})
 
 
 def test_init_weights_follows_the_official_init_net():

@@ -19,13 +19,13 @@ CFA = [sys.executable, "-m", "pipeline.cli"]
 STEPS = 8
 
 
-def train_command(data: Path, run: Path) -> list[str]:
+def train_command(data: Path, run: Path, steps: int = STEPS, checkpoint_every: int = 2) -> list[str]:
     m = "models.pix2pix-cfa"
     sets = ["profile=demo", f"{m}.generator.ngf=8", f"{m}.generator.n_blocks=2", f"{m}.discriminator.ndf=8",
             f"{m}.atoms.method=rk4", "train.batch_size=4", "train.log_every=1", "train.sample_every=100",
             "train.device=cpu"]
     cmd = [*CFA, "train", "--model", "pix2pix-cfa", "--data", str(data), "--out", str(run),
-           "--steps", str(STEPS), "--checkpoint-every", "2", "--seed", "7", "--no-progress",
+           "--steps", str(steps), "--checkpoint-every", str(checkpoint_every), "--seed", "7", "--no-progress",
            "--params", str(REPO / "params.yaml")]
     for s in sets:
         cmd += ["--set", s]
@@ -45,7 +45,7 @@ def test_sigkilled_run_resumes_to_identical_weights(rotation_set, tmp_path):
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 240
-        while not (killed / "checkpoint.pt").exists():
+        while not (killed / "resume" / "checkpoint.pt").exists():
             assert proc.poll() is None, "training exited before its first checkpoint"
             assert time.monotonic() < deadline
             time.sleep(0.02)
@@ -53,7 +53,8 @@ def test_sigkilled_run_resumes_to_identical_weights(rotation_set, tmp_path):
     finally:
         proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL
-    interrupted_at = torch.load(killed / "checkpoint.pt", weights_only=True)["step"]
+    interrupted_at = torch.load(killed / "resume" / "checkpoint.pt", weights_only=True)["step"]
+    assert not (killed / "checkpoint.pt").exists()  # the declared output appears only when complete
     assert interrupted_at < STEPS
 
     _, reference_err = reference.communicate(timeout=300)
@@ -114,9 +115,34 @@ def test_resumed_run_logs_the_same_metric_means_as_an_unbroken_one(rotation_set,
     except KeyboardInterrupt:
         pass
     monkeypatch.setattr(PairedObjective, "step", real_step)
-    assert torch.load(tmp_path / "broken" / "checkpoint.pt", weights_only=True)["step"] == 2
+    assert torch.load(tmp_path / "broken" / "resume" / "checkpoint.pt", weights_only=True)["step"] == 2
     train("pix2pix", params, rotation_set, tmp_path / "broken", progress=False)
 
     for name in ("loss_g", "loss_d", "loss_l1"):
         tsv = Path("live") / "plots" / "metrics" / "train" / f"{name}.tsv"
         assert (tmp_path / "broken" / tsv).read_text() == (tmp_path / "whole" / tsv).read_text(), name
+
+
+def test_one_writer_per_run_directory(rotation_set, tmp_path):
+    """A second `cfa train` on a run directory in use is refused naming the holder; a killed
+    holder's lock never blocks the next run."""
+    run = tmp_path / "run"
+    # A long run that writes no checkpoint before it is killed.
+    long_run = train_command(rotation_set, run, steps=100_000, checkpoint_every=100_000)
+    first = subprocess.Popen(long_run, cwd=REPO, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 240
+        while not (run / ".lock").exists() or f"pid {first.pid}" not in (run / ".lock").read_text():
+            assert first.poll() is None and time.monotonic() < deadline
+            time.sleep(0.02)
+        second = subprocess.run(long_run, cwd=REPO, env=env(), capture_output=True, text=True, timeout=240)
+        assert second.returncode == 2, second.stderr
+        assert f"pid {first.pid}" in second.stderr and "in use" in second.stderr
+        assert "Traceback" not in second.stderr
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=60)
+    again = subprocess.run(train_command(rotation_set, run), cwd=REPO, env=env(), capture_output=True,
+                           text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert (run / "checkpoint.pt").is_file() and not (run / "resume").exists()

@@ -107,8 +107,10 @@ def test_nan_loss_stops_naming_step_and_loss_and_keeps_last_good_checkpoint(rota
         train("pix2pix", tiny_params("pix2pix"), rotation_set, run, progress=False)
     assert "step 3" in str(err.value) and "loss_d = nan" in str(err.value)
     assert "step 2" in str(err.value)  # the kept checkpoint
-    assert torch.load(run / "checkpoint.pt", weights_only=True)["step"] == 2
-    assert json.loads((run / "run.json").read_text())["status"] == "failed"
+    # The resume state keeps the last good checkpoint; the declared files never appeared.
+    assert torch.load(run / "resume" / "checkpoint.pt", weights_only=True)["step"] == 2
+    assert json.loads((run / "resume" / "run.json").read_text())["status"] == "failed"
+    assert not (run / "checkpoint.pt").exists() and not (run / "run.json").exists()
 
 
 def test_missing_dataset_names_the_render_command(tmp_path):
@@ -151,27 +153,32 @@ def test_t_spec_lists_and_half_open_ranges():
         parse_t_spec("a,b")
 
 
-def test_resize_and_crop_gives_source_and_target_the_same_window():
-    from cfa.images import resize_and_random_crop as resize_and_crop
+def _resized(images, size):
+    return torch.nn.functional.interpolate(images, size=(size, size), mode="bicubic", align_corners=False,
+                                           antialias=True).clamp(-1, 1)
+
+
+def test_random_shift_keeps_the_scale_and_gives_source_and_target_the_same_window():
+    from cfa.images import random_shift_view
 
     ramp = torch.linspace(-1, 1, 32)
     source = (ramp[None, :] + 0 * ramp[:, None]).expand(2, 3, 32, 32)  # varies along x
     target = (ramp[:, None] + 0 * ramp[None, :]).expand(2, 3, 32, 32)  # varies along y
     pair = torch.cat([source, target], 1)
     g = torch.Generator().manual_seed(0)
-    out = resize_and_crop(pair, load_size=40, crop_size=24, generator=g)
+    out = random_shift_view(pair, load_size=40, crop_size=24, generator=g)
     assert out.shape == (2, 6, 24, 24)
-    again = resize_and_crop(pair, 40, 24, torch.Generator().manual_seed(0))
+    again = random_shift_view(pair, 40, 24, torch.Generator().manual_seed(0))
     assert torch.equal(out, again)  # a function of the generator's seed
-    resized = torch.nn.functional.interpolate(pair, size=(40, 40), mode="bicubic", align_corners=False,
-                                              antialias=True).clamp(-1, 1)
+    # The whole image at the working size (24, the scale of sampling and evaluation), edge-padded by
+    # load - crop = 16 px: every window of the padded picture is a shift, never a zoom.
+    whole = _resized(pair, 24)
+    padded = torch.nn.functional.pad(whole, (8, 8, 8, 8), mode="replicate")
     for i in range(2):
-        # Find the crop's x offset from the source and its y offset from the target: both must
-        # match one single window of the resized pair.
-        x0 = int((resized[i, 0, 0, :] - out[i, 0, 0, 0]).abs().argmin())
-        y0 = int((resized[i, 3, :, 0] - out[i, 3, 0, 0]).abs().argmin())
-        assert torch.allclose(out[i], resized[i, :, y0:y0 + 24, x0:x0 + 24])
-    assert resize_and_crop(pair, None, None, g) is pair
+        # Source (varies along x) and target (along y) fix one window of the padded pair together.
+        assert any(torch.equal(out[i], padded[i, :, y:y + 24, x:x + 24]) for y in range(17) for x in range(17))
+    assert torch.equal(random_shift_view(pair, 24, 24, g), whole)  # no margin: no shift
+    assert random_shift_view(pair, None, None, g) is pair
 
 
 def test_t_spec_rejects_non_finite_values_and_runaway_ranges():
@@ -198,23 +205,22 @@ def test_config_differences_name_a_replaced_block_once():
     assert config_differences(saved, saved) == []
 
 
-def test_training_view_matches_the_training_scale_with_a_centred_crop():
-    from cfa.images import training_view
+def test_training_view_is_the_whole_image_at_the_working_size():
+    from cfa.images import training_view, working_size
 
     images = torch.rand(2, 3, 32, 32) * 2 - 1
     assert training_view(images, None, None) is images
-    out = training_view(images, 40, 36)
-    resized = torch.nn.functional.interpolate(images, size=(40, 40), mode="bicubic", align_corners=False,
-                                              antialias=True).clamp(-1, 1)
-    assert out.shape == (2, 3, 36, 36) and torch.equal(out, resized[..., 2:38, 2:38])
-    assert training_view(images, None, 24).shape[-1] == 24  # crop only (pix2pix "crop")
+    assert working_size(40, 36) == 36 and working_size(40, None) == 40 and working_size(None, None) is None
+    # No crop: sampling and evaluation see all of the picture at the scale training saw it.
+    assert torch.equal(training_view(images, 40, 36), _resized(images, 36))
+    assert torch.equal(training_view(images, 40, None), _resized(images, 40))
 
 
 def test_sample_grids_during_training_use_the_training_scale(rotation_set, tmp_path):
     from PIL import Image
 
     run = tmp_path / "run"
-    # 32x32 data trained as 36x36 crops of 40x40 resizes, like the paper's 256 crops of 286.
+    # 32x32 data trained at 36x36 with shifts of up to 4 px, like the paper's 256 with load 286.
     params = tiny_params("pix2pix", "train.steps=2", "train.load_size=40", "train.crop_size=36")
     train("pix2pix", params, rotation_set, run, progress=False)
     tile = 36 + 2 * 2  # padded tiles

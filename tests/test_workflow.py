@@ -100,10 +100,30 @@ def dvc_jobs(repo: Path) -> dict[str, set[str]]:
     return jobs
 
 
+def kill_during_training(cmd: list[str], repo: Path, runs: Path) -> int:
+    """Run `cmd` in a process group of its own and SIGKILL the whole group (the workflow tool and its
+    jobs, as a lost session or node would) once a training under `runs` has written a checkpoint.
+    Returns the step of that checkpoint."""
+    import signal
+    import time
+
+    import torch
+
+    proc = subprocess.Popen(cmd, cwd=repo, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.monotonic() + 600
+    while not (found := list(runs.glob("*/*/resume/checkpoint.pt"))):
+        assert proc.poll() is None, f"{cmd} ended before any training checkpoint"
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    return int(torch.load(found[0], weights_only=True)["step"])
+
+
 def demo_profile(params):
-    """The demo profile, with its table lists also written where DVC reads them: DVC expands its
-    stages from params.yaml's lists as written, so the demo runs under DVC the way
-    `dvc exp run -S profile=demo -S 'tables.<t>.datasets=[...]'` gives them (pipeline/common.py)."""
+    """profile: demo, with the demo's table lists written where DVC reads them (DVC expands its stages
+    from params.yaml as written: `dvc exp run -S profile=demo -S tables.<t>.datasets=[...]`)."""
     params["profile"] = "demo"
     for table, lists in (params["profiles"]["demo"].get("tables") or {}).items():
         params["tables"][table].update(lists)
@@ -117,13 +137,18 @@ def test_snakemake_and_dvc_run_the_same_commands_with_the_same_outputs(tmp_path)
         f"only in Snakemake: {sorted(set(smk) - set(dvc))}\nonly in DVC: {sorted(set(dvc) - set(smk))}")
     for cmd in smk:
         assert smk[cmd] == dvc[cmd], f"outputs differ for {cmd!r}: snakemake {smk[cmd]} dvc {dvc[cmd]}"
+    from cfa.metrics.suite import evalnets_needed
+
     params = yaml.safe_load((repo / "params.yaml").read_text())
     expected = 0
     for table in params["tables"].values():
         n_data, n_runs = len(table["datasets"]), len(table["datasets"]) * len(table["models"])
-        # per dataset: make it, its FID statistics; per run: train, evaluate, sample; the table
-        expected += n_data * (1 + ("fid" in table["metrics"])) + 3 * n_runs + 1
-    assert len(smk) == expected
+        # per dataset: make it, its FID statistics, its evaluation networks; per run: train,
+        # evaluate, sample; the table
+        per_dataset = 1 + ("fid" in table["metrics"]) + bool(evalnets_needed(table["metrics"]))
+        expected += n_data * per_dataset + 3 * n_runs + 1
+    assert len(smk) == expected + 1  # and the index of them all
+    assert any(cmd.startswith("cfa index") for cmd in smk)
 
 
 def test_every_snakemake_rule_has_a_log_and_no_hardcoded_prefix(tmp_path):
@@ -162,7 +187,7 @@ def test_registries_and_the_params_schema_agree():
     from cfa.datasets.catalog import RAW_CHECKS
     from cfa.datasets.kinds import KINDS
     from cfa.datasets.makers import MAKERS
-    from cfa.metrics import METRICS
+    from cfa.metrics.registry import METRICS
     from cfa.networks.build import GENERATOR_ARCHS
     from cfa.tables import TABLES
     from cfa.training.objectives import OBJECTIVES
@@ -211,10 +236,13 @@ def test_paper_dry_run_without_shapenet_lists_what_is_missing(tmp_path):
     assert proc.returncode != 0
     text = proc.stdout + proc.stderr
     assert "Traceback" not in text
-    for name, synset in [("RC-49", "03001627"), ("RA-20", "02691156"), ("RCA-20", "02958343"),
-                         ("RL-20", "03642806"), ("RT-20", "04379243")]:
+    for name, synset in [("RA-20", "02691156"), ("RCA-20", "02958343"), ("RL-20", "03642806"),
+                         ("RT-20", "04379243")]:
         assert f"{name}: needs" in text and synset in text
     assert "https://shapenet.org" in text
+    # RC-49 is CcGAN's file, as the paper used it.
+    assert "RC-49: source 'h5' needs the file datasets.RC-49.path = 'data/raw/RC-49_64x64.h5'" in text
+    assert "improved_CcGAN" in text
 
 
 def test_bad_config_override_stops_with_the_key(tmp_path):
@@ -225,26 +253,38 @@ def test_bad_config_override_stops_with_the_key(tmp_path):
 
 
 def tiny_demo(params):
-    """Two datasets, tiny renders and networks, a handful of steps, offline backbones."""
-    params["profile"] = "demo"
-    # This test is about Table 2; the other tables' stages would join `dvc repro` (Table 3's
-    # workflow runs end to end in tests/test_table3_workflow.py).
-    demo_tables = params["profiles"]["demo"].get("tables") or {}
-    for other in [t for t in params["tables"] if t != "table2"]:
-        del params["tables"][other]
-        demo_tables.pop(other, None)
-    if not demo_tables:
-        params["profiles"]["demo"].pop("tables", None)
+    """Two datasets, tiny renders and networks, a handful of steps, offline backbones; since `dvc repro`
+    runs every table, Tables 1, 3 and 4 at their smallest too (their own tests run them properly)."""
+    demo_profile(params)
+    small = {"datasets": ["edges2objects"], "models": ["pix2pix-image"]}
+    params["tables"]["table1"].update(small)
+    params["profiles"]["demo"]["tables"]["table1"] = dict(small)
+    params["profiles"]["demo"]["datasets"]["edges2objects"].update(categories=["chair", "car"], objects=3, views=1)
+    small = {"datasets": ["Cell-200"], "models": ["cyclegan-cfa"]}
+    params["tables"]["table3"].update(small)
+    params["profiles"]["demo"]["tables"]["table3"] = dict(small)
+    params["profiles"]["demo"]["datasets"]["Cell-200"].update(counts=[1, 24], source_images=8)
     params["tables"]["table2"]["datasets"] = ["RA-20", "RL-20"]
     params["metrics"]["pretrained_backbones"] = False
     demo = params["profiles"]["demo"]
     for spec in demo["datasets"].values():
-        spec.update(models=2, angles="0:90:15", split="grid:30")
+        if "angles" in spec:  # the rotation sets
+            spec.update(models=2, angles="0:90:15", split="grid:30")
+    demo["datasets"]["RC-49-angles"].update(angles="0:6:1", split="grid:2")
+    for model in ("cgan", "cgan-cfa"):
+        demo["models"][model]["generator"].update(z_dim=8, ngf=4)
+        demo["models"][model]["discriminator"].update(ndf=4)
+        demo["models"][model]["train"].update(batch_size=4, steps=3)
+    demo["models"]["cgan"]["generator"].update(n_classes=3)
+    demo["evalnets"].update(batch_size=8, autoencoder={"epochs": 1, "dim_bottleneck": 16, "ch": 4},
+                            regressor={"epochs": 1, "depth": 18, "width": 4},
+                            classifier={"epochs": 1, "depth": 18, "width": 4})
+    demo["evaluate"]["intra_fid"] = {"radius": 1, "ccgan_feature_batch": 500}
     demo["render"].update(size=32, workers=1)
-    for model in ("pix2pix", "pix2pix-cfa"):
+    for model in ("pix2pix", "pix2pix-label", "pix2pix-cfa", "pix2pix-image", "cyclegan-cfa"):
         demo["models"][model]["generator"].update(ngf=4, n_blocks=1)
         demo["models"][model]["discriminator"].update(ndf=4, n_layers=2)
-    demo["train"].update(batch_size=4, steps=3, checkpoint_every=2, log_every=1, sample_every=3)
+    demo["train"].update(batch_size=4, steps=10, checkpoint_every=2, log_every=1, sample_every=10)
     demo["evaluate"].update(batch_size=8, fid_max_images=16, lpips_inputs=2, lpips_pairs=2)
 
 
@@ -257,6 +297,8 @@ def test_tiny_workflow_end_to_end_with_snakemake_and_dvc(tmp_path):
     run(["snakemake", "table2", "--cores", "2"], repo)
     table = (results / "table2.md").read_text()
     assert "procedural" in table.lower() and "offline" in table.lower()
+    assert "↳ paper" in table and max(map(len, table.splitlines())) <= 160
+    snakemake_table = json.loads((results / "table2.json").read_text())
     for ext in ("csv", "tex", "json"):
         assert (results / f"table2.{ext}").stat().st_size > 0
     assert (results / "figures" / "table2" / "samples" / "pix2pix-cfa" / "RA-20").is_dir()
@@ -270,6 +312,21 @@ def test_tiny_workflow_end_to_end_with_snakemake_and_dvc(tmp_path):
     assert online and not any(c.startswith(("cfa train", "cfa prepare", "cfa sample")) for c in online), online
     assert {c.split()[1] for c in online} == {"stats", "evaluate", "table"}
     run(["snakemake", "table2", "--report", "report.zip"], repo)
+
+    # Killed during a training, the same command again resumes it and ends where an unbroken run
+    # ends: the resume state is not a declared output, so Snakemake's clean-up keeps it.
+    metrics = results / "metrics" / "table2" / "pix2pix-cfa" / "RA-20.json"
+    reference = metrics.read_bytes()
+    # Everything downstream of that run goes too (Snakemake keeps outputs whose inputs are merely absent).
+    for path in [repo / "runs" / "demo" / "pix2pix-cfa" / "RA-20", metrics,
+                 *results.glob("table2.*"), *results.glob("figures/table2/*/pix2pix-cfa/RA-20*")]:
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    killed_at = kill_during_training(["snakemake", "table2", "--cores", "1"], repo, repo / "runs" / "demo")
+    assert 0 < killed_at < 10
+    run(["snakemake", "table2", "--cores", "1"], repo)
+    log = (repo / "logs" / "demo" / "train" / "pix2pix-cfa" / "RA-20.log").read_text()
+    assert f"resuming runs/demo/pix2pix-cfa/RA-20 from its checkpoint at step {killed_at}/10" in log, log
+    assert metrics.read_bytes() == reference
     import zipfile
     names = zipfile.ZipFile(repo / "report.zip").namelist()
     for wanted in ("table2.md", "curves.png", "RA-20.png"):
@@ -279,8 +336,22 @@ def test_tiny_workflow_end_to_end_with_snakemake_and_dvc(tmp_path):
     run(["dvc", "repro"], repo)
     status = run(["dvc", "status", "--json"], repo)
     assert json.loads(status.stdout or "{}") == {}
+    assert json.loads((results / "table2.json").read_text()) == snakemake_table
+    index = (results / "index.md").read_text()
+    assert all(f"table{n}.md" in index for n in (1, 2, 3, 4)) and "Not produced yet" not in index, index
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", "baseline results"], repo)
+
+    # Killed during a training, `dvc repro` again resumes it and ends where an unbroken run ends.
+    reference = metrics.read_bytes()
+    shutil.rmtree(repo / "runs" / "demo" / "pix2pix-cfa" / "RA-20")
+    shutil.rmtree(repo / ".dvc" / "cache" / "runs")  # no run cache to restore it from: it must train
+    killed_at = kill_during_training(["dvc", "repro"], repo, repo / "runs" / "demo")
+    assert 0 < killed_at < 10
+    resumed = run(["dvc", "repro"], repo)
+    assert f"from its checkpoint at step {killed_at}/10" in resumed.stdout + resumed.stderr
+    assert metrics.read_bytes() == reference
+    assert json.loads(run(["dvc", "status", "--json"], repo).stdout or "{}") == {}
 
     # A learning-rate change makes exactly the pix2pix training stages stale.
     params = yaml.safe_load((repo / "params.yaml").read_text())
@@ -295,6 +366,13 @@ def test_tiny_workflow_end_to_end_with_snakemake_and_dvc(tmp_path):
     changed = {(f, k) for f, keys in diff.items() for k in keys}
     assert any("table2.json" in f and "pix2pix." in k for f, k in changed), diff
     assert not any("pix2pix-cfa" in k for _, k in changed), diff
+    # Named table.dataset.model.metric, each value once, only the tables' files, no timings.
+    assert all(f.endswith(("table1.json", "table2.json", "table3.json", "table4.json")) for f, _ in changed), diff
+    for f, k in changed:
+        table, dataset, model, metric = k.split(".", 3)
+        assert f.endswith(f"{table}.json") and model == "pix2pix" and "seconds" not in metric, k
+    assert len({k.split(".", 3)[3] for _, k in changed if ".RA-20." in k}) == \
+        len([k for _, k in changed if ".RA-20." in k]), diff
 
 
     # Editing the evaluate command, or the networks, makes the evaluations stale under both tools.

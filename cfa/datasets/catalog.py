@@ -22,6 +22,8 @@ RENDER_SOURCES = ("shapenet", "folder", "procedural")
 RAW_CHECKS = {
     "shapenet": "cfa.datasets.catalog:shapenet_missing",
     "folder": "cfa.datasets.catalog:folder_missing",
+    "pix2pix": "cfa.datasets.catalog:pix2pix_missing",
+    "h5": "cfa.datasets.rotation_h5:h5_missing",
     "utkface": "cfa.datasets.label_sources:utkface_missing",
     "cacd": "cfa.datasets.label_sources:cacd_missing",
     "steering": "cfa.datasets.label_sources:steering_missing",
@@ -66,7 +68,7 @@ def how_to_make(path: str | Path, params: dict) -> str:
     datasets = params.get("datasets") or {}
     if name in datasets:
         spec = datasets[name]
-        if spec["source"] in RENDER_SOURCES:
+        if spec["source"] in RENDER_SOURCES and spec.get("kind", "rotation") == "rotation":
             o = render_options(params, name)
             which = (f"--root {o['root']} --synset {o['synset'] or ''}" if o["source"] == "shapenet"
                      else f"--category {o['category']}")
@@ -112,6 +114,36 @@ def folder_missing(name: str, spec: dict, params: dict) -> list[str]:
         return []
     return [f"{name}: source 'folder' needs datasets.{name}.root to be a folder of mesh files "
             f"(obj/glb/ply/off/stl); found {root!r}"]
+
+
+def pix2pix_root(params: dict, spec: dict) -> Path:
+    """Where a pix2pix set's unpacked download lives: datasets.<d>.root, else <paths.raw>/pix2pix/<name>."""
+    return Path(spec.get("root") or Path(params["paths"]["raw"]) / "pix2pix" / spec["name"])
+
+
+def pix2pix_missing(name: str, spec: dict, params: dict) -> list[str]:
+    """The split folders of a pix2pix set that are not there, with the download script to run."""
+    from cfa.datasets.pix2pix_sets import SPLITS, download_hint
+
+    root = pix2pix_root(params, spec)
+    absent = [split for split in SPLITS[spec["name"]] if not (root / split).is_dir()]
+    if not absent:
+        return []
+    where = f"{root}/ is missing" if not root.is_dir() else \
+        "missing split folder(s) " + ", ".join(f"{root / s}/" for s in absent)
+    return [f"{name}: pix2pix {spec['name']}: {where}", download_hint(spec["name"])]
+
+
+def train_params(params: dict, data: str | Path, model: str | None = None) -> dict:
+    """The training settings of a model on a dataset file: params' `train`, then `datasets.<name>.train`
+    (the per-set settings pix2pix and BicycleGAN publish) when the file is a dataset params names, then
+    the model's own `models.<model>.train` block (e.g. CcGAN's batch size and iterations for the
+    label-only models). Every key a block names wins (a null load_size/crop_size/test_size means the
+    native size, as in train.*)."""
+    name = dataset_name(data)
+    per_dataset = ((params.get("datasets") or {}).get(name) or {}).get("train") or {}
+    per_model = ((params.get("models") or {}).get(model) or {}).get("train") or {} if model else {}
+    return {**params["train"], **per_dataset, **per_model}
 
 
 def raw_inputs_missing(params: dict, name: str) -> list[str]:

@@ -374,10 +374,12 @@ def prepare_edges2objects(out: str | Path, categories: list[str] | None = None,
                           objects: int = DEFAULTS["objects"], views: int = DEFAULTS["views"],
                           size: int = DEFAULTS["size"], seed: int = DEFAULTS["seed"],
                           holdout: float = DEFAULTS["holdout"], workers: int = 1,
-                          progress: bool = True) -> dict:
+                          progress: bool = True, dataset: str = "edges2objects",
+                          kind: str = "paired-images") -> dict:
     """-> HDF5 `images_A` (line drawings) and `images_B` (renders), (N,3,S,S) uint8, `split`
     (0 train, 1 val, 2 test, by object), `names`, `categories`, `object_index`, `yaw_deg`,
-    `elevation_deg`; returns the manifest."""
+    `elevation_deg`; returns the manifest. `dataset` names the file in its attrs and manifest
+    (`cfa prepare --dataset` passes the params.yaml key); `kind` is recorded as attrs["kind"]."""
     from tqdm import tqdm
 
     from cfa.datasets.h5writer import StreamingH5
@@ -416,7 +418,7 @@ def prepare_edges2objects(out: str | Path, categories: list[str] | None = None,
                         elevation_deg=np.asarray(item.elevation_deg, dtype=np.float32))
                     bar.update(views)
             writer.set_attrs(
-                dataset="edges2objects", kind="paired-images", direction="AtoB",
+                dataset=dataset, source="procedural", kind=kind, direction="AtoB",
                 image_keys=["images_A", "images_B"], split_codes=SPLIT_CODES, size=size, seed=seed,
                 categories=categories, edge_rule=EDGE_RULE,
                 input="images_A: line drawing (input)", target="images_B: shaded render on white (target)")
@@ -430,7 +432,7 @@ def prepare_edges2objects(out: str | Path, categories: list[str] | None = None,
         objects_per_split[names[item.split]] += 1
     n_images = len(items) * views
     return write_manifest(
-        out, dataset="edges2objects", source="procedural meshes (cfa.render.procedural)",
+        out, dataset=dataset, source="procedural meshes (cfa.render.procedural)",
         params={"categories": categories, "objects": objects, "views": views, "size": size, "seed": seed,
                 "holdout": holdout, "workers": workers, "elevation_range_deg": list(ELEVATION_RANGE_DEG),
                 "crease_deg": CREASE_DEG, "depth_gap": DEPTH_GAP, "supersample": SUPERSAMPLE},

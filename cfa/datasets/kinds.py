@@ -9,7 +9,8 @@ yielding dicts of named tensors) registered here by name:
     unpaired-with-label   (source, target, t)          Cell-200, UTKFace, CACD, SteeringAngle, Waymo
     labelled              (image, label)               label-only generation (Table 4)
 
-Files written before kinds were recorded (and CcGAN's own HDF5 files) are recognised by their keys.
+Files written before kinds were recorded (and CcGAN's own HDF5 files) are recognised by their keys:
+CcGAN's RC-49 file (`images`, `labels`, `types`, `indx_train`, no `kind`) is a rotation set.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ _LAYOUTS = (
     ("paired-images", {"images_A", "images_B"}),
     ("unpaired-with-label", {"domain", "condition"}),
 )
+# CcGAN's RC-49 layout. A file with three of its four keys is still taken for one, so that the
+# rotation reader names the key that is missing instead of "no known layout".
+_CCGAN_ROTATION_KEYS = {"images", "labels", "types", "indx_train"}
 
 
 def reader_class(kind: str):
@@ -65,6 +69,8 @@ def kind_of(path: str | Path) -> str:
     for name, required in _LAYOUTS:
         if required <= keys:
             return name
+    if len(_CCGAN_ROTATION_KEYS & keys) >= 3:
+        return "rotation"
     raise UserError(f"{path} is not a cfa dataset: no `kind` attribute and its arrays {sorted(keys)} match "
                     f"no known layout (docs/DESIGN.md)")
 

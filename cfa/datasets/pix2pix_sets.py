@@ -71,9 +71,12 @@ def _check_pair_shape(path: Path, width: int, height: int, name: str) -> None:
 
 
 def prepare_pix2pix(name: str, root: str | Path, out: str | Path, size: int = 256,
-                    direction: str | None = None, progress: bool = True) -> dict:
+                    direction: str | None = None, progress: bool = True, dataset: str | None = None,
+                    kind: str = "paired-images") -> dict:
     """-> HDF5 `images_A` (input side), `images_B` (target side), (N,3,S,S) uint8, `split`
-    (0 train, 1 val, 2 test), `names`; `direction` defaults to the set's (DIRECTIONS)."""
+    (0 train, 1 val, 2 test), `names`; `direction` defaults to the set's (DIRECTIONS). `dataset`
+    names the file in its attrs and manifest (default: the set's name; `cfa prepare --dataset`
+    passes the params.yaml key) and `kind` is recorded as attrs["kind"]."""
     from PIL import Image
     from tqdm import tqdm
 
@@ -140,15 +143,17 @@ def prepare_pix2pix(name: str, root: str | Path, out: str | Path, size: int = 25
             if writer.rows == 0:
                 raise UserError(f"pix2pix {name}: no readable A|B images under {root}. {how}")
             writer.set_attrs(
-                dataset=f"pix2pix/{name}",
-                kind="paired-images",
+                dataset=dataset or name,
+                source="pix2pix",
+                pix2pix_set=name,
+                kind=kind,
                 direction=direction,
                 input_half=input_half,
                 image_keys=["images_A", "images_B"],
                 split_codes=SPLIT_CODES,
                 size=size,
             )
-    return write_manifest(out, dataset=f"pix2pix/{name}", source=str(root),
+    return write_manifest(out, dataset=dataset or name, source=str(root),
                           params={"name": name, "size": size, "direction": direction,
                                   "images_A": f"{input_half} half of each file (the input)"},
                           counts={"images": sum(counts.values()), "splits": counts, "skipped": len(skipped)},

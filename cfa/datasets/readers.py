@@ -195,34 +195,74 @@ class UnpairedWithLabel(_H5Reader):
 class LabelledImages(_H5Reader):
     """{image, label} with the file's label array (ages, angles, cell counts, time of day).
 
-    `label_range` keeps rows with lo <= label <= hi; `normalise` divides labels by `label_scale`
-    (e.g. 60 for UTKFace ages, so labels are in (0, 1] as CcGAN trains).
+    The file's attributes say where things are and how labels scale: `image_key` (default
+    "images"), `label_key` ("labels"), `attribute_key` (the diversity attribute, e.g. "races" for
+    UTKFace, "types" for a rendered set; optional), `label_scale` (labels are divided by it, e.g.
+    60 for UTKFace ages so that x is in (0, 1] as CcGAN trains, 90 for angles; default 1),
+    `label_unit` and `label_range` (the integer labels a model is evaluated at), and
+    `split_codes` (JSON {split name: code} of the `split` array, for files whose codes differ from
+    `cfa prepare`'s, e.g. a rendered set's {"train": 0, "test": 1, "unused": 2}).
+
+    `label_range` (argument) keeps rows with lo <= label <= hi; `label_scale` (argument) overrides
+    the file's.
     """
 
     kind = "labelled"
     has_inputs = False
 
     def __init__(self, path: str | Path, split: str = "train", label_key: str | None = None,
-                 label_range: tuple[float, float] | None = None, label_scale: float = 1.0):
+                 label_range: tuple[float, float] | None = None, label_scale: float | None = None):
         self.label_key = label_key
         self.label_range = label_range
-        self.label_scale = float(label_scale)
+        self._label_scale_arg = label_scale
         super().__init__(path, split)
+
+    def _split_mask(self, f: h5py.File, n: int) -> np.ndarray:
+        codes = self.attrs.get("split_codes")
+        if "split" not in f or not isinstance(codes, dict):
+            return super()._split_mask(f, n)
+        if self.split not in codes:
+            raise UserError(f"{self.path} has no {self.split!r} split (its splits: {sorted(codes)})")
+        return f["split"][:] == int(codes[self.split])
 
     def _read_index(self, f: h5py.File) -> None:
         self.image_key = self.attrs.get("image_key", "images")
         self.label_key = self.label_key or self.attrs.get("label_key", "labels")
         self._require(self.image_key, self.label_key)
-        labels = f[self.label_key][:].astype(np.float32)
-        keep = self._split_mask(f, len(labels))
+        self.attribute_key = self.attrs.get("attribute_key")
+        if self.attribute_key is not None:
+            self._require(self.attribute_key)
+        scale = self._label_scale_arg if self._label_scale_arg is not None else self.attrs.get("label_scale", 1.0)
+        self.label_scale = float(scale)
+        if not self.label_scale > 0:
+            raise UserError(f"{self.path}: label_scale = {scale!r}; it must be a positive number")
+        raw = f[self.label_key][:].astype(np.float32)
+        keep = self._split_mask(f, len(raw))
         if self.label_range is not None:
-            keep &= (labels >= self.label_range[0]) & (labels <= self.label_range[1])
+            keep &= (raw >= self.label_range[0]) & (raw <= self.label_range[1])
         self.rows = np.nonzero(keep)[0]
-        self.labels = labels[self.rows] / self.label_scale
+        if len(self.rows) == 0:
+            raise UserError(f"{self.path}: no {self.split!r} rows"
+                            + (f" with labels in {list(self.label_range)}" if self.label_range else ""))
+        self.raw_labels = raw[self.rows]
+        # Divided in double precision, like every other label -> condition conversion.
+        self.labels = (self.raw_labels.astype(np.float64) / self.label_scale).astype(np.float32)
 
     def info(self) -> dict:
+        """Besides kind, channels and size: `label_unit`, `t_scale` (= label_scale), `label_values`
+        (the distinct normalised training labels: the cGAN baseline's class cutoffs and the range
+        seen in training come from them) and `label_range` (the file's evaluation range, in label
+        units; the labels' own min and max when the file records none)."""
+        values = np.unique(self.labels).astype(np.float64)
+        label_range = self.attrs.get("label_range")
+        if not (isinstance(label_range, list) and len(label_range) == 2):
+            label_range = [float(self.raw_labels.min()), float(self.raw_labels.max())]
         return {**self._image_info(self.image_key), "label_unit": self.attrs.get("label_unit"),
-                "t_scale": self.label_scale}
+                "t_scale": self.label_scale, "label_values": [float(v) for v in values],
+                "label_range": [float(label_range[0]), float(label_range[1])]}
+
+    def preview_sources(self, n: int) -> None:
+        return None  # label-only models take no input image
 
     def __len__(self) -> int:
         return len(self.rows)

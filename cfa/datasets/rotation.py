@@ -7,6 +7,10 @@ is opened lazily in each process (an h5py handle does not survive fork into Data
 small sets are read into memory once.
 
 `RotationArrays` / `load_rotation_arrays` hold the rows below 90 deg in memory for evaluation.
+
+Both read `cfa render`'s layout and CcGAN's RC-49 file as it is downloaded (no `object_ids`,
+`split` or `kind`: object ids from `types`, the split from `indx_train` and a rule,
+`cfa.datasets.rotation_h5`).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from cfa.datasets.rotation_h5 import read_index
 from cfa.errors import UserError
 from cfa.images import to_float
 
@@ -60,20 +65,19 @@ class RotationPairs(Dataset):
             raise UserError(f"split {split!r}: choose train, test or all")
         self.split, self.max_angle = split, float(max_angle)
         try:
-            with h5py.File(self.path, "r") as f:
-                missing = [k for k in ("images", "labels", "types", "object_ids", "split") if k not in f]
-                if missing:
-                    raise UserError(f"{self.path} lacks {', '.join(missing)}: not a rotation set from "
-                                    f"`cfa render`; render it again")
-                self.labels = f["labels"][:].astype(np.float32)
-                self.types = f["types"][:].astype(np.int64)
-                self.split_codes = f["split"][:].astype(np.uint8)
-                self.object_ids = [s.decode() if isinstance(s, bytes) else str(s) for s in f["object_ids"][:]]
-                self.attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
-                self.image_shape = tuple(f["images"].shape[1:])
-                images_bytes = int(np.prod(f["images"].shape))
+            f = h5py.File(self.path, "r")
         except OSError as e:
             raise UserError(f"cannot read {self.path} as HDF5 ({e}); render it again with `cfa render`") from None
+        with f:
+            index = read_index(f, self.path)
+            self.labels = index.labels.astype(np.float32)
+            self.types = index.types
+            self.split_codes = index.split
+            self.object_ids = index.object_ids
+            self.split_rule = index.split_rule
+            self.attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
+            self.image_shape = tuple(f["images"].shape[1:])
+            images_bytes = int(np.prod(f["images"].shape))
         self.in_memory = images_bytes < IN_MEMORY_LIMIT_BYTES if in_memory is None else bool(in_memory)
         n_objects = len(self.object_ids)
         # The source row of each object: its smallest angle.
@@ -206,13 +210,8 @@ def load_rotation_arrays(path: str | Path) -> RotationArrays:
         raise UserError(f"cannot read {path} as HDF5 ({e}); pass the rotation set's .h5 file "
                         f"written by `cfa render`, or render it again") from None
     with f:
-        missing = [k for k in ("images", "labels", "types", "split") if k not in f]
-        if missing:
-            raise UserError(f"{path} is not a rotation set: missing datasets {missing} "
-                            f"(expected the layout of docs/DESIGN.md, written by `cfa render`)")
-        angles_all = f["labels"][:].astype(np.float64)
-        types_all = f["types"][:].astype(np.int64)
-        split_all = f["split"][:].astype(np.int64)
+        index = read_index(f, path)
+        angles_all, types_all, split_all = index.labels, index.types, index.split.astype(np.int64)
         keep = np.flatnonzero(angles_all < MAX_ANGLE)
         # Rows are object-major with ascending angle, so the kept rows form runs: read by slices
         # (fast with the per-image gzip chunks), not by fancy indexing.
@@ -222,9 +221,10 @@ def load_rotation_arrays(path: str | Path) -> RotationArrays:
             if len(run):
                 images[pos:pos + len(run)] = f["images"][run[0]:run[-1] + 1]
                 pos += len(run)
-        object_ids = ([s.decode() if isinstance(s, bytes) else str(s) for s in f["object_ids"][:]]
-                      if "object_ids" in f else [str(i) for i in range(int(types_all.max()) + 1)])
+        object_ids = index.object_ids
         attrs = {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in f.attrs.items()}
+        attrs["split_rule"] = index.split_rule
+        attrs.setdefault("source", "ccgan-h5" if index.layout == "ccgan" else "unknown")
     angles, types, split = angles_all[keep], types_all[keep], split_all[keep]
     n_objects = int(types.max()) + 1 if len(types) else 0
     source_index = np.empty(n_objects, dtype=np.int64)

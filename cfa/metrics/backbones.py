@@ -153,15 +153,25 @@ def inception_v3_fid(pretrained: bool, device: str | torch.device = "cpu"):
 _ALEX_SLICE_OF_INDEX = {0: 1, 3: 2, 6: 3, 8: 4, 10: 5}
 
 
-def lpips_alex(pretrained: bool, device: str | torch.device = "cpu"):
+LPIPS_VERSIONS = ("0.1", "0.0")
+
+
+def lpips_alex(pretrained: bool, device: str | torch.device = "cpu", version: str = "0.1"):
     """lpips' LPIPS metric with the AlexNet trunk, in eval mode. Returns (model, provenance).
 
-    The linear heads always come from the lpips wheel; the trunk comes from torchvision's ImageNet
-    AlexNet file in the hub checkpoint directory (pretrained) or from a seeded random init.
+    The linear heads always come from the lpips wheel, which ships two sets: v0.1 (the default) and
+    v0.0, the first release, whose trunk sees the [-1, 1] input without lpips' ImageNet shift and
+    scale; BicycleGAN's diversity protocol (and so Table 1) uses v0.0. The trunk comes from
+    torchvision's ImageNet AlexNet file in the hub checkpoint directory (pretrained) or from a
+    seeded random init.
     """
     import warnings
 
     import lpips
+
+    version = str(version)
+    if version not in LPIPS_VERSIONS:
+        raise UserError(f"LPIPS version {version!r}: the lpips package ships {', '.join(LPIPS_VERSIONS)}")
 
     if pretrained:
         from torchvision.models import AlexNet_Weights
@@ -172,7 +182,7 @@ def lpips_alex(pretrained: bool, device: str | torch.device = "cpu"):
         # lpips still passes torchvision's deprecated `pretrained=` flag.
         warnings.simplefilter("ignore", UserWarning)
         # pnet_rand=True: lpips builds the trunk without downloading; we fill it in below.
-        model = lpips.LPIPS(net="alex", pretrained=True, pnet_rand=True, verbose=False)
+        model = lpips.LPIPS(net="alex", version=version, pretrained=True, pnet_rand=True, verbose=False)
     if pretrained:
         state = torch.load(path, map_location="cpu", weights_only=True)
         trunk = {}
@@ -186,8 +196,9 @@ def lpips_alex(pretrained: bool, device: str | torch.device = "cpu"):
     model = model.eval().to(device)
     for p in model.parameters():
         p.requires_grad_(False)
-    return model, _provenance(pretrained, "AlexNet (lpips v0.1 linear heads)",
-                              ALEXNET_FILE if pretrained else None)
+    provenance = _provenance(pretrained, f"AlexNet (lpips v{version} linear heads)",
+                             ALEXNET_FILE if pretrained else None)
+    return model, {**provenance, "lpips_version": version}
 
 
 def combined_provenance(*provenances: dict) -> dict:

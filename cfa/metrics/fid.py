@@ -20,7 +20,7 @@ from tqdm import tqdm
 from cfa.errors import UserError
 from cfa.images import to_unit_interval
 from cfa.io import atomic_output
-from cfa.metrics import Metric, MetricResult
+from cfa.metrics.base import Metric, MetricResult
 
 FEATURE_DIM = 2048
 STATS_FORMAT = 1

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from cfa.datasets.rotation import MAX_ANGLE, SPLIT_TRAIN, RotationArrays
 from cfa.errors import UserError
 from cfa.images import to_float, to_uint8
-from cfa.metrics import Metric, MetricResult
+from cfa.metrics.base import Metric, MetricResult
 
 Generate = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 

@@ -21,10 +21,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from cfa.errors import UserError
 from cfa.images import rgb, to_float
-from cfa.metrics import Metric, MetricResult
+from cfa.metrics.base import Metric, MetricResult
 
 Generate = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+LPIPS_MIN_SIZE = 31  # AlexNet: conv 11/4 and two 3/2 max-pools need at least 31 pixels
 
 DEFINITION = ("mean LPIPS (AlexNet) between two outputs for the same input at two distinct "
               "conditions t drawn at random; BicycleGAN-style pairs per input; 0 for a model whose "
@@ -44,16 +46,17 @@ def lpips_distances(model, a, b, batch_size: int = 50) -> np.ndarray:
     model's 0 is exact rather than round-off.
     """
     device = next(model.parameters()).device
-    a, b = to_minus1_1(a), to_minus1_1(b)
-    if a.shape != b.shape:
+    if tuple(a.shape) != tuple(b.shape):
         raise ValueError(f"LPIPS needs equal shapes, got {tuple(a.shape)} and {tuple(b.shape)}")
     out = np.zeros(len(a), dtype=np.float64)
-    differ = (a != b).flatten(1).any(dim=1).nonzero().flatten().tolist()
+    # Converted batch by batch: thousands of 256x256 pairs as float32 would not fit in memory.
     with torch.inference_mode():
-        for start in range(0, len(differ), batch_size):
-            idx = differ[start:start + batch_size]
-            d = model(a[idx].to(device), b[idx].to(device))
-            out[idx] = d.flatten().double().cpu().numpy()
+        for start in range(0, len(a), batch_size):
+            x, y = to_minus1_1(a[start:start + batch_size]), to_minus1_1(b[start:start + batch_size])
+            differ = (x != y).flatten(1).any(dim=1).nonzero().flatten()
+            if len(differ):
+                d = model(x[differ].to(device), y[differ].to(device))
+                out[start + differ.numpy()] = d.flatten().double().cpu().numpy()
     return out
 
 
@@ -103,11 +106,19 @@ class LPIPSDiversity(Metric):
 
     def compute(self, context) -> MetricResult:
         plan = context.testset.diversity_pairs(context.generate)
-        lpips_model = context.lpips()
+        size = min(plan["lhs"].shape[-2:])
+        if size < LPIPS_MIN_SIZE:
+            raise UserError(f"LPIPS (AlexNet) needs images of at least {LPIPS_MIN_SIZE}x{LPIPS_MIN_SIZE} pixels "
+                            f"(its two max-pools leave nothing below that); this dataset's are {size} pixels. "
+                            f"Make the dataset at a larger size, or leave lpips_diversity out of the table's metrics")
+        # The protocol names the LPIPS heads it is defined with (BicycleGAN's: v0.0).
+        version = str(plan.get("lpips_version", "0.1"))
+        lpips_model = context.lpips(version)
         d = lpips_distances(lpips_model, plan["lhs"], plan["rhs"], context.batch_size)
         detail = {"lpips": float(d.mean()), "std": float(d.std()), "inputs": plan["inputs"],
                   "pairs": len(d), "pairs_per_input": plan["pairs_per_input"], "seed": context.seed,
-                  "definition": plan["definition"]}
+                  "lpips_version": version, "definition": plan["definition"],
+                  **plan.get("protocol", {})}
         return MetricResult(values={"lpips_diversity": detail["lpips"]}, detail=detail,
                             counts={"lpips_pairs": len(d), "lpips_inputs": plan["inputs"]})
 

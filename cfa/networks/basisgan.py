@@ -5,8 +5,10 @@ fresh N(0, I) vector to m atoms of size k x k at every forward (here one draw pe
 decomposed layer's filters are A . D as in CFA. As in REFERENCE.md section 1 the decomposed layers
 are the last down-sampling conv and both up-sampling (transposed) convs; each has its own MLP.
 
-For the ablation rows the generator keeps the common interface `gen(x, t)`: the condition t enters
-as one constant input channel like the plain pix2pix baseline, and the atoms add the randomness.
+The generator keeps the common interface `gen(x, t)`. For the rotation ablation the condition t
+enters as one constant input channel like the plain pix2pix baseline and the atoms add the
+randomness; with `time_channel=False` (Table 1, image-only translation, BasisGAN's own setting) the
+generator takes no label, t is ignored and all diversity comes from the atoms' noise.
 """
 
 from __future__ import annotations
@@ -35,16 +37,20 @@ class BasisGenerator(nn.Module):
 class BasisResnetGenerator(nn.Module):
     """pix2pix ResNet generator whose last down-sampling conv and two up-sampling convs use BasisGAN atoms.
 
-    `gen(x, t)`: x (B, C, H, W) in [-1, 1], t (B,) appended as a constant channel; output tanh.
-    Every call draws new atoms, so the same (x, t) gives different outputs (seed torch to repeat).
+    `gen(x, t)`: x (B, C, H, W) in [-1, 1], t (B,) appended as a constant channel (ignored with
+    `time_channel=False`); output tanh. Every call draws new atoms from torch's global RNG, one
+    noise vector per sample and decomposed layer, so the same (x, t) gives different outputs (seed
+    torch to repeat).
     """
 
     def __init__(self, in_channels: int = 3, out_channels: int = 3, ngf: int = 64, n_blocks: int = 9,
                  norm: str = "batch", dropout: float = 0.5, n_atoms: int = 8, kernel_size: int = 3,
-                 noise_dim: int = 64):
+                 noise_dim: int = 64, time_channel: bool = True):
         super().__init__()
         bias = conv_bias(norm)
-        self.stem = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(in_channels + 1, ngf, 7, padding=0, bias=bias),
+        self.time_channel = bool(time_channel)
+        first_in = in_channels + 1 if self.time_channel else in_channels
+        self.stem = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(first_in, ngf, 7, padding=0, bias=bias),
                                   norm_layer(norm, ngf), nn.ReLU(True))
         self.down1 = nn.Sequential(nn.Conv2d(ngf, ngf * 2, 3, stride=2, padding=1, bias=bias),
                                    norm_layer(norm, ngf * 2), nn.ReLU(True))
@@ -66,7 +72,7 @@ class BasisResnetGenerator(nn.Module):
         t = as_time_batch(t, x.shape[0], x.device)
         batch = x.shape[0]
         atoms = [basis(batch, x.device).to(x.dtype) for basis in self.bases]
-        h = self.down1(self.stem(append_time_channel(x, t)))
+        h = self.down1(self.stem(append_time_channel(x, t) if self.time_channel else x))
         h = self.down2_post(self.down2(h, atoms[0]))
         h = self.blocks(h)
         h = self.up1_post(self.up1(h, atoms[1]))

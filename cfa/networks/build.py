@@ -5,6 +5,10 @@ norm}` and `atoms: null | {n_atoms, kernel_size, ode_func, method, rtol, atol, a
 `generator.arch` (optional, default "resnet") selects the generator family: "resnet" is the
 pix2pix ResNet generator (with atoms when `atoms` is set, else the t-channel baseline), "basisgan"
 the BasisGAN ablation (its atoms block, if any, gives n_atoms and kernel_size).
+`generator.condition` (optional) says whether t also enters as one constant input channel:
+"channel" (the default for generators without continuous atoms: the t-channel baseline and the
+BasisGAN ablation) or "none" (no label input: image-only translation, Table 1). A ResNet generator
+with atoms takes t through its atoms only, unless `condition: channel` adds the channel too.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from cfa.networks.basisgan import BasisResnetGenerator
 from cfa.networks.pix2pix import NORMS, PatchDiscriminator, ResnetGenerator
 
 GENERATOR_ARCHS = ("resnet", "basisgan")
+CONDITIONS = ("channel", "none")
 
 
 def section(model_params: dict, name: str, required: tuple[str, ...]) -> dict:
@@ -49,13 +54,18 @@ def build_generator(model_params: dict, in_channels: int = 3, out_channels: int 
     gen = section(model_params, "generator", ("ngf", "n_blocks", "norm", "dropout"))
     spec = atom_spec_from_params(model_params)
     arch = gen.get("arch", "resnet")
+    condition = gen.get("condition")
+    if condition is not None and condition not in CONDITIONS:
+        raise UserError(f"models entry: generator.condition = {condition!r}; choose one of {list(CONDITIONS)} "
+                        f"(channel: t as a constant input channel; none: no label input)")
     common = dict(in_channels=in_channels, out_channels=out_channels, ngf=int(gen["ngf"]),
                   n_blocks=int(gen["n_blocks"]), norm=gen["norm"], dropout=float(gen["dropout"]))
     if arch == "resnet":
-        return ResnetGenerator(**common, atoms=spec)
+        channel = None if condition is None else condition == "channel"
+        return ResnetGenerator(**common, atoms=spec, time_channel=channel)
     if arch == "basisgan":
         extra = {} if spec is None else dict(n_atoms=spec.n_atoms, kernel_size=spec.kernel_size)
-        return BasisResnetGenerator(**common, **extra)
+        return BasisResnetGenerator(**common, **extra, time_channel=condition != "none")
     raise UserError(f"models entry: generator.arch = {arch!r}; choose one of {list(GENERATOR_ARCHS)}")
 
 
@@ -98,4 +108,4 @@ def init_weights(net: nn.Module, gain: float = 0.02) -> nn.Module:
 
 
 __all__ = ["build_generator", "build_discriminator", "init_weights", "atom_spec_from_params", "section",
-           "GENERATOR_ARCHS"]
+           "GENERATOR_ARCHS", "CONDITIONS"]

@@ -7,7 +7,8 @@ two transposed-conv up-samplings, reflect-pad 7x7 conv, tanh.
 With atoms (REFERENCE.md section 1): one `AtomGenerator(n_layers=n_blocks)` serves the whole
 generator and the FIRST 3x3 conv of block i is an `AtomConv2d` using atoms[:, i]; the second conv of
 every block stays a plain conv. Without atoms (the baseline) the condition t enters as one extra
-constant input channel filled with t.
+constant input channel filled with t, unless `time_channel=False` (image-only translation: a plain
+pix2pix generator that takes no label at all).
 """
 
 from __future__ import annotations
@@ -100,10 +101,13 @@ class ResnetGenerator(nn.Module):
       is an AtomConv2d using that block's atoms. `self.nfe` is the ODE's last evaluation count.
     - `atoms=None` (baseline): t is appended to x as one constant input channel, so the first conv
       sees in_channels + 1 channels.
+    - `time_channel`: whether t enters as that input channel; default: only without atoms (the two
+      cases above). False without atoms is plain pix2pix (t is accepted and ignored).
     """
 
     def __init__(self, in_channels: int = 3, out_channels: int = 3, ngf: int = 64, n_blocks: int = 9,
-                 norm: str = "batch", dropout: float = 0.5, atoms: AtomSpec | None = None):
+                 norm: str = "batch", dropout: float = 0.5, atoms: AtomSpec | None = None,
+                 time_channel: bool | None = None):
         super().__init__()
         if n_blocks < 1:
             raise ValueError(f"n_blocks must be >= 1, got {n_blocks}")
@@ -111,7 +115,8 @@ class ResnetGenerator(nn.Module):
         self.in_channels, self.out_channels, self.n_blocks = in_channels, out_channels, n_blocks
         self.atom_spec = atoms
         self.atom_generator = AtomGenerator.from_spec(n_blocks, atoms) if atoms is not None else None
-        first_in = in_channels if atoms is not None else in_channels + 1
+        self.time_channel = (atoms is None) if time_channel is None else bool(time_channel)
+        first_in = in_channels + 1 if self.time_channel else in_channels
         self.stem = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(first_in, ngf, 7, padding=0, bias=bias),
                                   norm_layer(norm, ngf), nn.ReLU(True))
         down = []
@@ -133,6 +138,11 @@ class ResnetGenerator(nn.Module):
         self.head = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, 7, padding=0), nn.Tanh())
 
     @property
+    def takes_condition(self) -> bool:
+        """False when the output does not depend on t (no atoms, no t channel): deterministic given x."""
+        return self.time_channel or self.atom_generator is not None
+
+    @property
     def nfe(self) -> int:
         return self.atom_generator.nfe if self.atom_generator is not None else 0
 
@@ -144,13 +154,12 @@ class ResnetGenerator(nn.Module):
 
     def forward(self, x: torch.Tensor, t) -> torch.Tensor:
         t = as_time_batch(t, x.shape[0], x.device)
+        h = self.down(self.stem(append_time_channel(x, t) if self.time_channel else x))
         if self.atom_generator is None:
-            h = self.down(self.stem(append_time_channel(x, t)))
             for block in self.blocks:
                 h = block(h)
         else:
             atoms = self.atom_generator(t)
-            h = self.down(self.stem(x))
             for i, block in enumerate(self.blocks):
                 h = block(h, atoms[:, i])
         return self.head(self.up(h))

@@ -8,6 +8,7 @@ frames into the HDF5 file, so the set never sits in memory. The file is written 
 
 from __future__ import annotations
 
+import json
 import math
 import multiprocessing as mp
 import os
@@ -375,8 +376,12 @@ def render_rotation_set(out: str | os.PathLike, *, source: str, models: int, ang
                         root: str | os.PathLike | None = None, synset: str | None = None,
                         category: str | None = None, workers: int = 1, seed: int = 0,
                         elevation_deg: float = DEFAULT_ELEVATION_DEG, split: str = AUTO_SPLIT,
-                        name: str | None = None, progress: bool = True) -> RenderResult:
+                        name: str | None = None, progress: bool = True,
+                        attrs: dict | None = None) -> RenderResult:
     """Render a rotation set into `out` (HDF5, layout in docs/DESIGN.md) plus its JSON manifest.
+
+    attrs: extra HDF5 attributes written over the defaults (lists and dicts as JSON text), e.g. a
+    `kind` other than "rotation" and the keys its reader needs (`cfa.datasets.makers`).
 
     split: "parity", "grid:STEP", or "auto" (default): the rule `default_split` chooses from the
     angle grid. The rule used is stored as `split_rule` in the HDF5 attrs and `params.split` in
@@ -426,6 +431,8 @@ def render_rotation_set(out: str | os.PathLike, *, source: str, models: int, ang
             f.attrs["angles"] = angles
             f.attrs["split_rule"] = split
             f.attrs["elevation_deg"] = float(elevation_deg)
+            for key, value in (attrs or {}).items():
+                f.attrs[key] = json.dumps(value) if isinstance(value, (dict, list, tuple)) else value
             with tqdm(total=n_rows, unit="img", desc=f"render {out.name}", disable=not progress,
                       dynamic_ncols=True) as bar:
                 for obj_index, start, frames in _stream_frames(specs, angle_floats, size, elevation_deg, workers):

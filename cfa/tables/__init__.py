@@ -12,6 +12,8 @@ from cfa.errors import UserError
 # params key -> module; a new table is one module plus its params entry.
 TABLES = {
     "table2": "cfa.tables.table2",
+    "table1": "cfa.tables.table1",
+    "table4": "cfa.tables.table4",
     "table3": "cfa.tables.table3",
 }
 

@@ -1,21 +1,24 @@
 """Table 3: unpaired continuous image-to-image translation conditioned on an image and a label
 (CycleGAN vs CycleGAN with continuous atoms), with Figure 6's sweeps.
 
-The layout (metric rows, dataset column groups, one column pair per model) and the paper's values;
+The paper's layout (metric rows, dataset column groups, one column per method) and its values;
 which datasets, models and metrics it shows comes from params.yaml `tables.table3`. The paper's
 CycleGAN has no label input (its LPIPS is "-": zero); `cyclegan-label` (the label as an input
-channel) is our fairer baseline and appears as a row marked not in the paper; Waymo (Figure 6
-only, no numbers in the paper) appears as a column marked not in the paper.
+channel) is our fairer baseline, a row not in the paper; Waymo (Figure 6 only, no numbers in the
+paper) is a column not in the paper. The legend under the table says both.
 """
 
 from cfa.tables import paper_values
 from cfa.tables.spec import Block, MetricRow, value
 
 NUMBER = 3
-TITLE = ("Unpaired continuous image-to-image translation conditioned on image and label "
-         "(CycleGAN vs ours)")
+PAPER_FIGURES = "Figure 6"   # made from this table's runs (`cfa sample --t figure`, `cfa evaluate --figure`)
+TITLE = "Unpaired continuous image-to-image translation conditioned on image and label (CycleGAN vs ours)"
 KIND = "unpaired-with-label"
-MODEL_LABELS = {"cyclegan": "CycleGAN", "cyclegan-cfa": "Ours"}
+LAYOUT = "metrics_as_rows"   # the paper's Table 3: LPIPS and FID rows, datasets as column groups
+MODEL_LABELS = {"cyclegan": "CycleGAN", "cyclegan-label": "CycleGAN+t (t as an input channel, not in the paper)",
+                "cyclegan-cfa": "Ours"}
+DATASET_LABELS = {"Waymo": "Waymo (dawn→day: Figure 6 only, not in the paper)"}
 PAPER = paper_values.TABLE3
 # The `source` attribute of the files the paper's numbers rest on: the downloads, and Waymo for
 # Figure 6. Cell-200 is ours simulated ("simulated"), not CcGAN's file: called out in the caption.

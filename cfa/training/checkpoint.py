@@ -3,12 +3,19 @@
 A checkpoint holds the objective's networks, optimisers, schedulers (and AMP scaler), the step,
 every RNG state (python, numpy, torch CPU, CUDA) and the run's identity config. `run.json` beside
 it describes the run for people and for inference (`cfa.training.objectives.restore_objective`).
+
+While a run trains, its checkpoints and progress live in RUN_DIR/resume/; RUN_DIR/checkpoint.pt and
+RUN_DIR/run.json appear only when the run is complete. The workflows declare only the complete
+files, so a killed Snakemake or DVC job, whose declared outputs they delete, loses nothing: the
+same command resumes from RUN_DIR/resume/. RUN_DIR/.lock (an OS lock) admits one writer at a time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +29,13 @@ from cfa.io import atomic_output
 
 CHECKPOINT = "checkpoint.pt"
 RUN_JSON = "run.json"
+RESUME_DIR = "resume"
+LOCK_FILE = ".lock"
 FORMAT = 1
 # The train keys that change what a run computes; the others (logging cadence, device, workers)
 # may differ between a run and its resumption.
 IDENTITY_TRAIN_KEYS = ("batch_size", "epochs", "epochs_decay", "steps", "load_size", "crop_size",
-                       "init_gain", "seed")
+                       "init_gain", "seed", "flip", "test_size")
 
 
 def identity_config(model: str, model_params: dict, train: dict, data_sha256: str) -> dict:
@@ -138,3 +147,21 @@ def read_run_info(run_dir: str | Path) -> dict:
     if not path.is_file():
         raise UserError(f"{run_dir}: no {RUN_JSON} here; is this a run directory written by `cfa train`?")
     return json.loads(path.read_text())
+
+
+@contextlib.contextmanager
+def run_directory_lock(run_dir: str | Path) -> Iterator[None]:
+    """Hold RUN_DIR's lock for the `with` block; another holder alive is a UserError naming it."""
+    from cfa.locks import holder, release, try_lock
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fd = try_lock(run_dir / LOCK_FILE)
+    if fd is None:
+        raise UserError(f"{run_dir} is in use by another `cfa train` ({holder(run_dir / LOCK_FILE)}); "
+                        f"two trainings must not write one run directory. Wait for it to finish or stop "
+                        f"that process; a lock left by a killed process frees itself.")
+    try:
+        yield
+    finally:
+        release(fd)

@@ -3,22 +3,28 @@
 Objectives (`cfa.training.objectives`) plug into it; the dataset file's kind picks the reader
 (`cfa.datasets.kinds`). The loop knows no data shape. A run lives in one directory:
 
-    RUN_DIR/checkpoint.pt          latest checkpoint = resume point = final weights (atomic)
-    RUN_DIR/run.json               what was trained on what, progress, images/s, status
+    RUN_DIR/checkpoint.pt          the final weights and state (written when the run completes)
+    RUN_DIR/run.json               what was trained on what, images/s, status (on completion)
+    RUN_DIR/resume/                the latest checkpoint and run.json while the run trains
+    RUN_DIR/.lock                  held while `cfa train` writes the directory (one writer)
     RUN_DIR/live/                  DVCLive metrics (losses, images/s) per logged step
     RUN_DIR/curves.png             the same curves as a picture (written at the end)
     RUN_DIR/samples/step_XXXXXX.png  the objective's preview: fixed inputs across a sweep of t
 
 Resuming reproduces an uninterrupted run exactly on CPU: the data order and the augmentation are a pure
 function of (seed, step) and every RNG state travels in the checkpoint, so a run killed at any
-moment continues from its last checkpoint as if it had never stopped.
+moment continues from its last checkpoint as if it had never stopped. The resume state lives in
+RUN_DIR/resume/, outside the files a workflow declares, so it survives Snakemake or DVC deleting a
+killed job's outputs.
 """
 
 from __future__ import annotations
 
 import csv
 import math
+import os
 import random
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -32,6 +38,7 @@ from cfa.errors import UserError
 from cfa.images import training_view
 from cfa.io import sha256_file, write_json_atomic
 from cfa.training import checkpoint as ckpt_io
+from cfa.training import distributed
 from cfa.training.curves import CURVES_PNG, write_curves
 from cfa.training.objectives import objective_class
 from cfa.training.samples import write_grid
@@ -121,7 +128,8 @@ class Trainer:
         if model not in models:
             raise UserError(f"--model {model!r}: not in params.yaml models; known: {sorted(models)}")
         self.model_params = models[model]
-        self.train_params = dict(params["train"])
+        # params' `train`, with the dataset's own settings and the model's own block over it.
+        self.train_params = catalog.train_params(params, self.data, model)
         if not self.data.is_file():
             raise UserError(f"dataset not found: {self.data}\nmake it with:\n  "
                             f"{catalog.how_to_make(self.data, params)}")
@@ -129,6 +137,9 @@ class Trainer:
         self.objective_cls = objective_class(self.objective_name)
         self.kind = kinds.require_kind(self.data, self.objective_cls.dataset_kinds,
                                        f"model {model} (objective {self.objective_name})")
+        # Under torchrun: this process's rank; only rank 0 writes the run directory.
+        self.ddp = distributed.from_environment()
+        self.main = self.ddp is None or self.ddp.is_main
 
     # -- run bookkeeping ---------------------------------------------------------------------
     def _info(self, step: int, total: int, status: str, images_per_s: float | None,
@@ -144,11 +155,26 @@ class Trainer:
             "checkpoint": ckpt_io.CHECKPOINT, **extra,
         }
 
+    @property
+    def resume_dir(self) -> Path:
+        return self.out / ckpt_io.RESUME_DIR
+
     def run(self) -> dict:
+        if not self.main:
+            return self._run()
+        with ckpt_io.run_directory_lock(self.out):
+            return self._run()
+
+    def _resume_point(self) -> Path:
+        """The checkpoint to continue from: the resume state, else a complete run's final one."""
+        in_progress = self.resume_dir / ckpt_io.CHECKPOINT
+        return in_progress if in_progress.is_file() else self.out / ckpt_io.CHECKPOINT
+
+    def _run(self) -> dict:
         self.data_sha256 = sha256_file(self.data)
         config = ckpt_io.identity_config(self.model, self.model_params, self.train_params, self.data_sha256)
         run_json = self.out / ckpt_io.RUN_JSON
-        ckpt_path = self.out / ckpt_io.CHECKPOINT
+        ckpt_path = self._resume_point()
 
         resume = None
         if ckpt_path.is_file():
@@ -158,7 +184,7 @@ class Trainer:
                 raise UserError(f"{ckpt_path} was written by a different model/config; refusing to resume.\n"
                                 f"Differences:\n" + "\n".join(diffs) +
                                 f"\nUse another --out, or delete {self.out} to start afresh.")
-            if run_json.is_file():
+            if run_json.is_file() and ckpt_path == self.out / ckpt_io.CHECKPOINT:
                 info = ckpt_io.read_run_info(self.out)
                 if info.get("status") == "complete" and info.get("step") == resume["step"]:
                     print(f"cfa train: {self.out} is complete ({info['step']} steps); nothing to do",
@@ -168,6 +194,9 @@ class Trainer:
         tp = self.train_params
         seed = int(tp["seed"])
         device = resolve_device(tp["device"])
+        if self.ddp is not None and device.type == "cuda":
+            device = torch.device("cuda", self.ddp.local_rank)
+            torch.cuda.set_device(device)
         seed_everything(seed)
         dataset = kinds.open_dataset(self.data, split="train", kind=self.kind)
         self.data_info = dataset.info()
@@ -176,14 +205,21 @@ class Trainer:
         objective = self.objective_cls(self.model_params, tp, device, amp=bool(tp["amp"]),
                                        data_info=self.data_info)
         objective.build(total, decay_start)
+        if self.ddp is not None:
+            self.ddp.prepare(objective)
 
         step, seconds = 0, 0.0
         if resume is not None:
             objective.load_state_dict(resume["state"], source=str(ckpt_path))
             ckpt_io.set_rng_state(resume["rng"])
             step, seconds = int(resume["step"]), float(resume.get("train_seconds", 0.0))
-            print(f"cfa train: resuming {self.out} from its checkpoint at step {step}/{total}", file=sys.stderr)
+            if self.main:
+                print(f"cfa train: resuming {self.out} from its checkpoint at step {step}/{total} ({ckpt_path})",
+                      file=sys.stderr)
 
+        if not self.main:
+            self._loop(objective, dataset, batches, step, total, seconds, config, device, None, None)
+            return {"status": "complete", "step": total, "rank": self.ddp.rank}
         preview_sources = self._preview_sources(dataset, device)
         live = self._open_live(resume_step=step if resume is not None else None)
         try:
@@ -191,7 +227,17 @@ class Trainer:
                               live, preview_sources, resume.get("log_window") if resume else None)
         finally:
             live.end()
+        return self._publish(info)
+
+    def _publish(self, info: dict) -> dict:
+        """Make the complete run's declared files appear, the checkpoint last-but-one and run.json
+        last, then drop the resume state (a kill in between resumes from the final checkpoint)."""
         write_curves(self.out / "live", self.out / CURVES_PNG, title=f"{self.model} on {self.data.stem}")
+        state = self.resume_dir / ckpt_io.CHECKPOINT
+        if state.is_file():
+            os.replace(state, self.out / ckpt_io.CHECKPOINT)
+        write_json_atomic(self.out / ckpt_io.RUN_JSON, info)
+        shutil.rmtree(self.resume_dir, ignore_errors=True)
         return info
 
     def _open_live(self, resume_step: int | None):
@@ -231,8 +277,8 @@ class Trainer:
             # same means as an unbroken one when checkpoint_every is not a multiple of log_every.
             "log_window": log_window or {"losses": {}, "n": 0},
         }
-        ckpt_io.save_checkpoint(self.out / ckpt_io.CHECKPOINT, payload)
-        write_json_atomic(self.out / ckpt_io.RUN_JSON,
+        ckpt_io.save_checkpoint(self.resume_dir / ckpt_io.CHECKPOINT, payload)
+        write_json_atomic(self.resume_dir / ckpt_io.RUN_JSON,
                           self._info(step, total, status, images_per_s, seconds, device))
 
     def _loop(self, objective, dataset, batches, step, total, seconds, config, device, live,
@@ -256,15 +302,17 @@ class Trainer:
         window_n = int((log_window or {}).get("n") or 0)
         window_images, window_seconds = 0, 0.0
         images_per_s = None
-        last_good = step if (self.out / ckpt_io.CHECKPOINT).is_file() else None
+        last_good = step if self._resume_point().is_file() else None
+        main = self.main
+        if step >= total and not main:
+            return {}
         if step >= total:
-            # The final checkpoint exists but run.json was lost (killed between the two writes).
-            self._checkpoint(objective, batches, step, total, seconds, config, device,
-                             step * batches.batch_size / max(seconds, 1e-9), "complete")
-            return ckpt_io.read_run_info(self.out)
+            # The final checkpoint exists but run.json was lost (killed while publishing).
+            return self._info(step, total, "complete", step * batches.batch_size / max(seconds, 1e-9),
+                              seconds, device)
         objective.train()
         bar = tqdm(total=total, initial=step, unit="step", desc=f"train {self.model}",
-                   file=sys.stderr, dynamic_ncols=True, disable=not self.progress)
+                   file=sys.stderr, dynamic_ncols=True, disable=not (self.progress and main))
         # Throughput counts data loading and the step, not sample grids or checkpoint writes.
         t0 = time.perf_counter()
         try:
@@ -272,19 +320,25 @@ class Trainer:
                 augment_rng.manual_seed(seed * 1_000_003 + step)
                 batch = objective.prepare_batch(raw_batch, augment_rng)
                 batch_images = len(next(iter(raw_batch.values())))
+                if self.ddp is not None:
+                    batch = self.ddp.share(batch, batch_images)
                 lr = next(iter(objective.optimizers.values())).param_groups[0]["lr"]
                 losses = objective.step(batch)
-                values = torch.stack([v.float() for v in losses.values()]).cpu()
+                values = torch.stack([v.float() for v in losses.values()])
+                if self.ddp is not None:
+                    values = self.ddp.mean(values)  # every rank sees the batch's losses
+                values = values.cpu()
                 step += 1
                 if not torch.isfinite(values).all():
                     bad = ", ".join(f"{k} = {v:.4g}" for k, v in zip(losses, values.tolist())
                                     if not math.isfinite(v))
                     kept = (f"the last good checkpoint (step {last_good}) is kept in "
-                            f"{self.out / ckpt_io.CHECKPOINT}" if last_good is not None
+                            f"{self._resume_point()}" if last_good is not None
                             else "no checkpoint had been written yet")
-                    write_json_atomic(self.out / ckpt_io.RUN_JSON,
-                                      self._info(last_good or 0, total, "failed", images_per_s, seconds,
-                                                 device, error=f"non-finite loss at step {step}: {bad}"))
+                    if main:
+                        write_json_atomic(self.resume_dir / ckpt_io.RUN_JSON,
+                                          self._info(last_good or 0, total, "failed", images_per_s, seconds,
+                                                     device, error=f"non-finite loss at step {step}: {bad}"))
                     raise UserError(f"training diverged at step {step}: {bad}; {kept}. Lower the "
                                     f"learning rate (models.{self.model}.optim.lr) or check the data.")
                 dt = time.perf_counter() - t0
@@ -295,6 +349,9 @@ class Trainer:
                 for k, v in zip(losses, values.tolist()):
                     window_losses[k] = window_losses.get(k, 0.0) + v
                 bar.update(1)
+                if not main:
+                    t0 = time.perf_counter()
+                    continue
                 if step % every_log == 0 or step == total:
                     images_per_s = window_images / max(window_seconds, 1e-9)
                     live.step = step
@@ -319,8 +376,7 @@ class Trainer:
             bar.close()
         if step < total:
             raise RuntimeError(f"data loader stopped at step {step} of {total}")
-        info = ckpt_io.read_run_info(self.out)
-        return info
+        return ckpt_io.read_run_info(self.resume_dir) if main else {}
 
 
 def train(model: str, params: dict, data: str | Path, out: str | Path, progress: bool = True) -> dict:

@@ -22,9 +22,36 @@ from cfa.io import atomic_output
 MAX_T_VALUES = 10_000
 
 
-def parse_t_spec(text: str) -> list[float]:
-    """`0,10,45` -> [0, 10, 45]; `START:STOP:STEP` -> the half-open range (like numpy.arange)."""
+RANGE_PREFIX = "range:"
+
+
+def label_range_count(text: str) -> int | None:
+    """N of a `range:N` spec (N labels spread over the dataset's label range), None for other specs."""
     text = str(text).strip()
+    if not text.startswith(RANGE_PREFIX):
+        return None
+    try:
+        count = int(text[len(RANGE_PREFIX):])
+    except ValueError:
+        count = 0
+    if not 2 <= count <= MAX_T_VALUES:
+        raise UserError(f"--t {text!r}: range:N needs an integer N from 2 to {MAX_T_VALUES} (N labels from the "
+                        f"first to the last label of the dataset's range, both included)")
+    return count
+
+
+def parse_t_spec(text: str, label_range: list[float] | tuple[float, float] | None = None) -> list[float]:
+    """`0,10,45` -> [0, 10, 45]; `START:STOP:STEP` -> the half-open range (like numpy.arange);
+    `range:N` -> N labels evenly spaced from the first to the last label of `label_range` (the
+    dataset's evaluation range, e.g. ages 1..60: range:60 gives 1, 2, ..., 60)."""
+    text = str(text).strip()
+    count = label_range_count(text)
+    if count is not None:
+        if label_range is None:
+            raise UserError(f"--t {text!r}: the run's dataset records no label range (only label-only sets "
+                            f"do); give the labels as a list or START:STOP:STEP")
+        lo, hi = float(label_range[0]), float(label_range[1])
+        return [round(lo + (hi - lo) * i / (count - 1), 6) for i in range(count)]
     try:
         if ":" in text:
             parts = [float(p) for p in text.split(":")]
@@ -94,8 +121,8 @@ def write_grid(path: str | Path, sources: torch.Tensor | None, outputs: torch.Te
 
 def write_sample_set(out_dir: str | Path, sources: torch.Tensor | None, outputs: torch.Tensor,
                      t_labels: list[float], gif_ms: int = 120) -> dict:
-    """A strip per input (`strip_XXX.png`), `grid.png` and an animated `sweep.gif` (one frame per t,
-    the inputs side by side). `sources` None: rows without an input column (label-only models).
+    """A strip per input (`strip_XXX.png`), `grid.png`, an animated `sweep.gif` (one frame per t,
+    the inputs side by side) and one GIF per input (`sweep_XXX.gif`). `sources` None: rows without an input column (label-only models).
     Returns the paths written."""
     out_dir = Path(out_dir)
     src = None if sources is None else to_hwc_rgb(sources)
@@ -110,8 +137,17 @@ def write_sample_set(out_dir: str | Path, sources: torch.Tensor | None, outputs:
     frames = [Image.fromarray(np.concatenate(list(_pad(outs[:, j])), axis=1))
               for j in range(outs.shape[1])]
     gif = out_dir / "sweep.gif"
-    with atomic_output(gif) as tmp:
-        frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:], duration=gif_ms,
-                       loop=0)
+    _save_gif(gif, frames, gif_ms)
+    # One GIF per row too: an input's (or a fixed noise's) outputs as the label moves.
+    row_gifs = []
+    for i in range(len(outs)):
+        p = out_dir / f"sweep_{i:03d}.gif"
+        _save_gif(p, [Image.fromarray(frame) for frame in outs[i]], gif_ms)
+        row_gifs.append(p)
     return {"strips": [str(p) for p in strips], "grid": str(grid), "gif": str(gif),
-            "t": list(t_labels)}
+            "row_gifs": [str(p) for p in row_gifs], "t": list(t_labels)}
+
+
+def _save_gif(path: Path, frames: list, gif_ms: int) -> None:
+    with atomic_output(path) as tmp:
+        frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:], duration=gif_ms, loop=0)

@@ -16,7 +16,9 @@ beside them, the data, backbones, checkpoint step and params used.
 
 --metrics defaults to the metrics of the params.yaml table that lists the dataset. `fid` reads the
 real images' statistics from --fid-stats (made by `cfa stats`, never rewritten here). Reads
-evaluate.*, metrics.pretrained_backbones and seed. Offline machines:
+evaluate.*, metrics.pretrained_backbones and seed. evaluate.network_mode: eval (BatchNorm running
+statistics, no dropout) or official (as the authors' test.py: train mode, seeded with `seed`); it is
+recorded as `network_mode` in METRICS.json. Offline machines:
 --set metrics.pretrained_backbones=false (random-weight backbones; every output says so).
 """
 
@@ -27,6 +29,7 @@ def add_arguments(p) -> None:
     p.add_argument("--data", metavar="F.h5", help="dataset to evaluate on (default: the run's own)")
     p.add_argument("--metrics", metavar="NAMES", help="comma-separated metric names (default: the table's)")
     p.add_argument("--fid-stats", metavar="STATS.npz", help="real-image statistics for fid (`cfa stats`)")
+    p.add_argument("--evalnets", metavar="DIR", help="the dataset's evaluation networks (`cfa evalnet`)")
     p.add_argument("--figure", metavar="PNG", help="the dataset protocol's figure (rotation: Figure 3)")
     p.add_argument("--dataset", help="dataset name in the metrics (default: the manifest's, else the stem)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda (default: %(default)s)")
@@ -35,9 +38,18 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
+    from cfa.gpu_slots import acquire_gpu_slots
+
+    with acquire_gpu_slots(1):  # this job's own GPU on a multi-GPU box (CFA_GPU_SLOTS); else no-op
+        return _run(args)
+
+
+def _run(args) -> int:
     import sys
     import time
     from pathlib import Path
+
+    import torch
 
     from cfa.datasets.catalog import dataset_name
     from cfa.datasets.kinds import kind_of
@@ -52,6 +64,9 @@ def run(args) -> int:
     device = resolve_device(args.device, "--device")
     # The run first: a wrong --run fails before any work.
     objective, info = restore_objective(args.run, device)
+    network_mode = params["evaluate"].get("network_mode", "eval")
+    objective.set_network_mode(network_mode)
+    torch.manual_seed(params["seed"])  # the noise of stochastic layers (dropout in official mode)
     data = Path(args.data or info["data"])
     name = args.dataset or dataset_name(data)
     kind = kind_of(data)
@@ -59,12 +74,13 @@ def run(args) -> int:
     record, testset = evaluate(
         objective.generate, data, names, settings=params["evaluate"],
         pretrained=params["metrics"]["pretrained_backbones"], seed=params["seed"], device=device,
-        stats_path=args.fid_stats, trained_on_sha256=info.get("data_sha256"), progress=not args.no_progress)
+        stats_path=args.fid_stats, evalnets_dir=args.evalnets, trained_on_sha256=info.get("data_sha256"),
+        progress=not args.no_progress, model=objective)
     if info.get("data_sha256") and info["data_sha256"] != testset.sha256:
         print(f"cfa evaluate: WARNING: {args.run} was trained on data with sha256 {info['data_sha256'][:12]}..., "
               f"evaluated on {data} ({testset.sha256[:12]}...): its test split may not be unseen",
               file=sys.stderr)
-    metrics = {"model": info["model"], "dataset": name, **record,
+    metrics = {"model": info["model"], "dataset": name, "network_mode": network_mode, **record,
                "checkpoint": {"run": str(args.run), "step": info.get("step")},
                "params": {"evaluate": params["evaluate"], "metrics": params["metrics"], "seed": params["seed"],
                           "profile": params.get("profile")},

@@ -27,6 +27,13 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
+    from cfa.gpu_slots import acquire_gpu_slots
+
+    with acquire_gpu_slots(1):  # this job's own GPU on a multi-GPU box (CFA_GPU_SLOTS); else no-op
+        return _run(args)
+
+
+def _run(args) -> int:
     import sys
 
     from cfa.devices import resolve_device

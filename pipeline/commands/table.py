@@ -22,7 +22,7 @@ Datasets/models without a metrics file are shown as missing, never filled in.
 
 
 def add_arguments(p) -> None:
-    p.add_argument("number", help="the table: 2 (or table2)")
+    p.add_argument("number", help="the table: 1, 2, ... (or table1, table2, ...)")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--metrics", nargs="+", metavar="JSON", help="metrics files written by `cfa evaluate`")
     src.add_argument("--metrics-dir", metavar="DIR",

@@ -9,6 +9,7 @@ Registered by kind in `TESTSETS`; `open_testset(path, settings, seed)` picks by 
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,17 +19,36 @@ from cfa.errors import UserError
 
 TESTSETS = {
     "rotation": "cfa.metrics.testsets.rotation:RotationTestSet",
+    "paired-images": "cfa.metrics.testsets.paired_images:PairedImagesTestSet",
+    "labelled": "cfa.metrics.testsets.labelled:LabelledTestSet",
     "unpaired-with-label": "cfa.metrics.testsets.unpaired:UnpairedTestSet",
 }
+
+
+@dataclass
+class RealImages:
+    """Real images of one split with what the evaluation networks learn from them: the continuous
+    label (in the dataset's label units; None when there is none) and the attribute class of each
+    image (the diversity attribute: race, object type; None when there is none)."""
+
+    images: np.ndarray
+    labels: np.ndarray | None
+    attributes: np.ndarray | None
+    label_unit: str | None = None
+    attribute_names: list[str] | None = None
 
 
 class TestSet:
     """The test split of one dataset file and the model outputs a protocol asks for.
 
     `settings` is params.yaml's `evaluate` section; `seed` the run's seed for seeded subsets.
+    `model` (set by `open_testset`) is the objective behind `generate`, or None: protocols that
+    evaluate at the model's own random conditions (image-only translation) draw them with
+    `model.random_t`; protocols whose conditions come from the data never look at it.
     """
 
     kind = ""
+    model = None
 
     def __init__(self, path: str | Path, settings: dict, seed: int, progress: bool = True):
         from cfa.io import sha256_file
@@ -63,11 +83,22 @@ class TestSet:
         """The evaluation figure of this protocol (e.g. Figure 3's interpolation panel)."""
         raise NotImplementedError
 
+    # -- what label-aware metrics and the evaluation networks need ---------------------------
+    def real_images(self, split: str) -> RealImages:
+        """The real images of `split` ("train" or "test") with their labels and attributes."""
+        raise NotImplementedError
 
-def open_testset(path: str | Path, settings: dict, seed: int, progress: bool = True) -> TestSet:
+    def labelled_fakes(self, generate) -> tuple[np.ndarray, np.ndarray]:
+        """(generated uint8 images, the label each was asked for, in label units)."""
+        raise NotImplementedError
+
+
+def open_testset(path: str | Path, settings: dict, seed: int, progress: bool = True, model=None) -> TestSet:
     kind = kind_of(path)
     if kind not in TESTSETS:
         raise UserError(f"{path} is a {kind!r} dataset; no evaluation protocol for that kind yet "
                         f"(known: {', '.join(TESTSETS)})")
     module, cls = TESTSETS[kind].split(":")
-    return getattr(importlib.import_module(module), cls)(path, settings, seed, progress)
+    testset = getattr(importlib.import_module(module), cls)(path, settings, seed, progress)
+    testset.model = model
+    return testset

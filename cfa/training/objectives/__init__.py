@@ -30,9 +30,15 @@ from torch import nn
 
 from cfa.errors import UserError
 
+# How inference runs (`evaluate.network_mode`): "eval" = networks in eval mode (BatchNorm running
+# statistics, no dropout); "official" = as the authors' test.py, which never calls eval().
+NETWORK_MODES = ("eval", "official")
+
 # objective name -> "module:Class"; imported lazily so that unused objectives cost nothing.
 OBJECTIVES = {
     "paired": "cfa.training.objectives.paired:PairedObjective",
+    "image_only": "cfa.training.objectives.image_only:ImageOnlyObjective",
+    "label_only": "cfa.training.objectives.label_only:LabelOnlyObjective",
     "unpaired": "cfa.training.objectives.unpaired:UnpairedObjective",
 }
 
@@ -64,6 +70,7 @@ class Objective:
         self.networks: dict[str, nn.Module] = {}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.schedulers: dict[str, Any] = {}
+        self.network_mode = "eval"
 
     # -- to implement -------------------------------------------------------------------------
     def build_networks(self) -> None:
@@ -100,6 +107,18 @@ class Objective:
         sweep)."""
         raise NotImplementedError
 
+    def random_t(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n conditions drawn as in training, for test protocols that evaluate a model at its own
+        random conditions (image-only translation, where t plays the role of a latent code).
+        Objectives whose conditions come from the data have no such distribution."""
+        raise UserError(f"objective {self.name!r} takes its conditions from the data; it has no "
+                        f"distribution of t to draw from (evaluate it on a dataset of kind "
+                        f"{' or '.join(self.dataset_kinds)})")
+
+    def t_distribution(self) -> dict | None:
+        """What `random_t` draws, for the records (None: conditions come from the data)."""
+        return None
+
     # -- shared -------------------------------------------------------------------------------
     def build(self, total_steps: int, decay_start: int) -> None:
         self.build_networks()
@@ -117,6 +136,31 @@ class Objective:
     def eval(self) -> None:
         for net in self.networks.values():
             net.eval()
+
+    def set_network_mode(self, mode: str) -> None:
+        """Put the inference networks in `mode` (one of NETWORK_MODES) for `generate`.
+
+        "official": train mode, as the authors' test.py leaves them (BatchNorm normalises with the
+        statistics of the images it is given, dropout stays on; seed the RNG for repeatable
+        outputs). `generate` may read `self.network_mode` to feed images as the official test did.
+        """
+        if mode not in NETWORK_MODES:
+            raise UserError(f"evaluate.network_mode = {mode!r}: choose one of {list(NETWORK_MODES)}")
+        nets = {name: self.networks[name] for name in self.inference_networks}
+        # Train-mode forwards update BatchNorm's running statistics: keep the trained ones aside and
+        # put them back on the way to eval mode, so an official evaluation leaves the model as it was.
+        if mode == "official" and self.network_mode != "official":
+            self._saved_buffers = {n: {k: b.detach().clone() for k, b in net.named_buffers()}
+                                   for n, net in nets.items()}
+        elif mode == "eval" and getattr(self, "_saved_buffers", None):
+            with torch.no_grad():
+                for n, net in nets.items():
+                    for k, b in net.named_buffers():
+                        b.copy_(self._saved_buffers[n][k])
+            self._saved_buffers = None
+        self.network_mode = mode
+        for net in nets.values():
+            net.train(mode == "official")
 
     def state_dict(self) -> dict:
         return {

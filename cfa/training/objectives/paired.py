@@ -2,12 +2,15 @@
 
     G* = arg min_G max_D  L_cGAN(G, D) + lambda_L1 * L_L1(G)
 
-with G(x, t) the generator (atoms: filters built from D(t); baseline: t as a constant input
-channel, both inside `cfa.networks`) and D a PatchGAN on concat(x, y), as in the authors' code.
-Unlike the official code, a batch mixes samples with different t.
+with G(x, t) the generator (atoms: filters built from D(t); baselines: t as a constant input
+channel, or no t at all, `generator.condition`; all inside `cfa.networks`) and D a PatchGAN on
+concat(x, y), as in the authors' code. Unlike the official code, a batch mixes samples with
+different t.
 
-Used by the models `pix2pix` (baseline) and `pix2pix-cfa` (ours) on rotation sets, where the
-condition is the angle gap: t = (target angle - source angle) / 90.
+Used by the models `pix2pix` (the paper's baseline, no label), `pix2pix-label` (t as a channel)
+and `pix2pix-cfa` (ours) on rotation sets, where the condition is the angle gap:
+t = (target angle - source angle) / 90. Images follow the one resize/crop policy of
+`cfa.images` (docs/evaluation.md): whole images at the working size, a random shift in training.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ import torch
 from torch import nn
 
 from cfa.errors import UserError
-from cfa.images import resize, resize_and_random_crop, to_float
+from cfa.images import random_shift_view, resize, to_float, training_view, working_size
+from cfa.networks.pix2pix import as_time_batch
 from cfa.training.objectives import Objective
 from cfa.training.schedule import linear_decay_scheduler
 
@@ -84,10 +88,10 @@ class PairedObjective(Objective):
         self.lambda_l1 = float(loss.get("lambda_l1", 0.0))
 
     def prepare_batch(self, batch: dict, generator: torch.Generator) -> dict:
-        # Source and target are stacked so that both get the identical random crop.
+        # Source and target are stacked so that both get the identical random shift.
         tp = self.train_params
         pair = torch.cat([to_float(batch["source"]), to_float(batch["target"])], 1)
-        pair = resize_and_random_crop(pair, tp.get("load_size"), tp.get("crop_size"), generator)
+        pair = random_shift_view(pair, tp.get("load_size"), tp.get("crop_size"), generator)
         pair = pair.to(self.device, non_blocking=True)
         channels = pair.shape[1] // 2
         return {"source": pair[:, :channels], "target": pair[:, channels:],
@@ -96,16 +100,43 @@ class PairedObjective(Objective):
     def working_size(self) -> int | None:
         """The square size the generator trained at (crop_size, else load_size, else native)."""
         tp = self.train_params
-        return tp.get("crop_size") or tp.get("load_size")
+        return working_size(tp.get("load_size"), tp.get("crop_size"))
 
     def generate(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        # For metrics every output pixel must line up with the true image, so the whole input is
-        # resized to the training crop size (no crop) and the output resized back.
+        # The whole input at the working size, as in training (no crop: every output pixel must
+        # line up with the true image for the metrics); the output resized back to the input's size.
+        tp = self.train_params
         size = x.shape[-1]
-        x = resize(x.to(self.device), self.working_size())
+        x = training_view(x.to(self.device), tp.get("load_size"), tp.get("crop_size"))
+        t = as_time_batch(torch.as_tensor(t), x.shape[0], self.device)
+        if self._depends_only_on_x():
+            # Deterministic given x (no label, no active dropout): one forward per distinct input,
+            # so equal inputs give bit-identical outputs whatever the batch composition.
+            unique, inverse = torch.unique(x, dim=0, return_inverse=True)
+            return resize(self._forward(unique, t[:len(unique)])[inverse], size)
+        return resize(self._forward(x, t), size)
+
+    def _forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        generator = self.networks["generator"]
         with self.autocast():
-            y = self.networks["generator"](x, torch.as_tensor(t).to(self.device)).float()
-        return resize(y, size)
+            if self.network_mode == "official":
+                # The authors' test.py runs batch 1 in train mode: each image's BatchNorm statistics
+                # are its own, so it is fed one image at a time.
+                return torch.cat([generator(x[i:i + 1], t[i:i + 1]).float() for i in range(len(x))])
+            return generator(x, t).float()
+
+    def _depends_only_on_x(self) -> bool:
+        """True when each output is a function of its own input alone: no label, no active dropout,
+        and BatchNorm not pooling statistics over the batch (eval mode, or official one-by-one)."""
+        generator = self.networks["generator"]
+        if getattr(generator, "takes_condition", True):
+            return False
+        for m in generator.modules():
+            if isinstance(m, nn.Dropout) and m.training and m.p > 0:
+                return False
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training and self.network_mode != "official":
+                return False
+        return True
 
     def t_from_labels(self, labels) -> torch.Tensor:
         """Angle gaps in degrees -> t (divided in double precision, like the reader's t)."""
