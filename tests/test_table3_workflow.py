@@ -74,8 +74,9 @@ def test_table3_end_to_end_on_real_formats(tmp_path, monkeypatch):
     run(["snakemake", "table3", "--cores", "2"], repo)
     results = repo / "results" / "paper"
     table = (results / "table3.md").read_text()
-    assert "Waymo (not in the paper)" in table and "OFFLINE BACKBONES" in table
-    js = json.loads((results / "table3.json").read_text())
+    assert "`Waymo` (dawn→day: Figure 6 only, not in the paper)" in table and "OFFLINE BACKBONES" in table
+    assert max(map(len, table.splitlines())) <= 160 and "↳ paper" in table
+    js = json.loads((results / "table3.json").read_text())["table3"]
     for ds in ("UTKFace", "SteeringAngle", "Waymo"):
         assert js[ds]["cyclegan-cfa"]["fid"] is not None and js[ds]["cyclegan-cfa"]["lpips"] is not None
         metrics = json.loads((results / "metrics" / "table3" / "cyclegan-cfa" / f"{ds}.json").read_text())
