@@ -264,6 +264,7 @@ def tiny_demo(params):
     params["tables"]["table3"].update(small)
     params["profiles"]["demo"]["tables"]["table3"] = dict(small)
     params["profiles"]["demo"]["datasets"]["Cell-200"].update(counts=[1, 24], source_images=8)
+    params["profiles"]["demo"]["models"]["cyclegan-cfa"]["train"].update(batch_size=4, steps=3)
     params["tables"]["table2"]["datasets"] = ["RA-20", "RL-20"]
     params["metrics"]["pretrained_backbones"] = False
     demo = params["profiles"]["demo"]
