@@ -87,6 +87,17 @@ TINY_MODELS = {
         "optim": {"lr": 0.0002, "beta1": 0.5, "beta2": 0.999},
         "loss": {"gan_mode": "vanilla", "lambda_l1": 10.0},
     },
+    "unpaired": {
+        "objective": "unpaired",
+        "generator": {"ngf": 4, "n_blocks": 2, "norm": "instance", "dropout": 0.0},
+        "discriminator": {"ndf": 4, "n_layers": 2, "norm": "instance"},
+        "atoms": {"n_atoms": 2, "kernel_size": 3, "ode_func": "authors", "method": "rk4", "rtol": 0.001,
+                  "atol": 0.001, "adjoint": False},
+        "optim": {"lr": 0.0002, "beta1": 0.5, "beta2": 0.999},
+        # a pool of 3 fills within the contract's first steps, so its swaps are exercised by resume
+        "loss": {"gan_mode": "lsgan", "lambda_A": 10.0, "lambda_B": 10.0, "lambda_identity": 0.5,
+                 "identity_t": 0.01, "pool_size": 3},
+    },
     "image_only": {
         "objective": "image_only",
         "generator": {"ngf": 4, "n_blocks": 1, "norm": "batch", "dropout": 0.5, "condition": "none"},
@@ -109,6 +120,10 @@ TINY_MODELS = {
         "train": {"load_size": None, "crop_size": None},
     },
 }
+
+# Labels in each kind's own units that its tiny dataset's models accept (the contract's sweep):
+# rotation sets take angle gaps in degrees; the unpaired cells set (counts 1..4) takes cell counts.
+SAMPLE_LABELS = {"unpaired-with-label": [2.0, 3.5]}
 
 
 def tiny_params(objective: str, *overrides: str) -> dict:

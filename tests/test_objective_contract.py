@@ -10,7 +10,7 @@ from cfa.datasets.kinds import open_dataset
 from cfa.errors import UserError
 from cfa.training.loop import train
 from cfa.training.objectives import OBJECTIVES, objective_class, restore_objective
-from factories import DATASETS, TINY_MODELS, tiny_params
+from factories import DATASETS, SAMPLE_LABELS, TINY_MODELS, tiny_params
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +88,7 @@ def test_objective_contract(name, datasets, tmp_path, monkeypatch):
     assert info["model"] == model and info["step"] == 4
     size = reader.info()["size"]
     sources = reader.preview_sources(2)
-    labels = [0.1, 0.5]
+    labels = SAMPLE_LABELS.get(cls.dataset_kinds[0], [0.1, 0.5])
     t = restored.t_from_labels(labels)
     x = None if sources is None else sources[:1].expand(len(labels), -1, -1, -1)
     torch.manual_seed(0)

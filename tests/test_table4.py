@@ -115,7 +115,7 @@ def test_utkface_labelled_set_from_real_file_names(tmp_path):
     params = load_params(REPO / "params.yaml")
     params["paths"]["raw"] = str(tmp_path / "raw")
     params["datasets"]["UTKFace-ages"].update(ages=[1, 12], size=16)
-    assert any("UTKFace raw folder" in line for line in raw_inputs_missing(params, "UTKFace-ages"))
+    assert any("needs the UTKFace face images in" in line for line in raw_inputs_missing(params, "UTKFace-ages"))
     utkface_fixture(tmp_path / "raw" / "UTKFace")
     assert raw_inputs_missing(params, "UTKFace-ages") == []
     out = tmp_path / "UTKFace-ages.h5"
@@ -166,7 +166,7 @@ def test_tiny_utkface_table4_end_to_end_with_snakemake(tmp_path):
 
     repo = make_copy(tmp_path, tiny_utkface_config)
     dry = run(["snakemake", "-n", "table4"], repo, check=False)
-    assert dry.returncode != 0 and "UTKFace raw folder" in dry.stdout + dry.stderr
+    assert dry.returncode != 0 and "needs the UTKFace face images in" in dry.stdout + dry.stderr
     utkface_fixture(repo / "data" / "raw" / "UTKFace")
     run(["snakemake", "table4", "--cores", "2"], repo)
     results = repo / "results" / "paper"

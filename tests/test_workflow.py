@@ -254,12 +254,17 @@ def test_bad_config_override_stops_with_the_key(tmp_path):
 
 def tiny_demo(params):
     """Two datasets, tiny renders and networks, a handful of steps, offline backbones; since `dvc repro`
-    runs every table, Table 1 and Table 4 at their smallest too (their own tests run them properly)."""
+    runs every table, Tables 1, 3 and 4 at their smallest too (their own tests run them properly)."""
     demo_profile(params)
     small = {"datasets": ["edges2objects"], "models": ["pix2pix-image"]}
     params["tables"]["table1"].update(small)
     params["profiles"]["demo"]["tables"]["table1"] = dict(small)
     params["profiles"]["demo"]["datasets"]["edges2objects"].update(categories=["chair", "car"], objects=3, views=1)
+    small = {"datasets": ["Cell-200"], "models": ["cyclegan-cfa"]}
+    params["tables"]["table3"].update(small)
+    params["profiles"]["demo"]["tables"]["table3"] = dict(small)
+    params["profiles"]["demo"]["datasets"]["Cell-200"].update(counts=[1, 24], source_images=8)
+    params["profiles"]["demo"]["models"]["cyclegan-cfa"]["train"].update(batch_size=4, steps=3)
     params["tables"]["table2"]["datasets"] = ["RA-20", "RL-20"]
     params["metrics"]["pretrained_backbones"] = False
     demo = params["profiles"]["demo"]
@@ -277,7 +282,7 @@ def tiny_demo(params):
                             classifier={"epochs": 1, "depth": 18, "width": 4})
     demo["evaluate"]["intra_fid"] = {"radius": 1, "ccgan_feature_batch": 500}
     demo["render"].update(size=32, workers=1)
-    for model in ("pix2pix", "pix2pix-label", "pix2pix-cfa", "pix2pix-image"):
+    for model in ("pix2pix", "pix2pix-label", "pix2pix-cfa", "pix2pix-image", "cyclegan-cfa"):
         demo["models"][model]["generator"].update(ngf=4, n_blocks=1)
         demo["models"][model]["discriminator"].update(ndf=4, n_layers=2)
     demo["train"].update(batch_size=4, steps=10, checkpoint_every=2, log_every=1, sample_every=10)
@@ -334,7 +339,7 @@ def test_tiny_workflow_end_to_end_with_snakemake_and_dvc(tmp_path):
     assert json.loads(status.stdout or "{}") == {}
     assert json.loads((results / "table2.json").read_text()) == snakemake_table
     index = (results / "index.md").read_text()
-    assert all(f"table{n}.md" in index for n in (1, 2, 4)) and "Not produced yet" not in index, index
+    assert all(f"table{n}.md" in index for n in (1, 2, 3, 4)) and "Not produced yet" not in index, index
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", "baseline results"], repo)
 
@@ -363,7 +368,7 @@ def test_tiny_workflow_end_to_end_with_snakemake_and_dvc(tmp_path):
     assert any("table2.json" in f and "pix2pix." in k for f, k in changed), diff
     assert not any("pix2pix-cfa" in k for _, k in changed), diff
     # Named table.dataset.model.metric, each value once, only the tables' files, no timings.
-    assert all(f.endswith(("table1.json", "table2.json", "table4.json")) for f, _ in changed), diff
+    assert all(f.endswith(("table1.json", "table2.json", "table3.json", "table4.json")) for f, _ in changed), diff
     for f, k in changed:
         table, dataset, model, metric = k.split(".", 3)
         assert f.endswith(f"{table}.json") and model == "pix2pix" and "seconds" not in metric, k

@@ -26,8 +26,11 @@ def parse_cacd_name(name: str) -> dict | str:
 
 
 def prepare_cacd(root: str | Path, out: str | Path, size: int = 64, ages: tuple[int, int] = (1, 200),
-                 progress: bool = True) -> dict:
-    """CACD2000 -> HDF5 `images`, `labels` (age), `identities`, `names`, `domain`, `condition`."""
+                 progress: bool = True, kind: str = "unpaired-with-label", test_fraction: float = 0.0,
+                 split_seed: int = 0) -> dict:
+    """CACD2000 -> HDF5 `images`, `labels` (age), `identities`, `names`, `domain`, `condition` (+ `split`
+    with test_fraction > 0: whole identities go to one side, so no test person was seen in training)."""
     return prepare_face_folder(dataset="cacd2000", root=root, out=out, url=URL, layout=LAYOUT,
                                parse=parse_cacd_name, size=size, ages=ages,
-                               extra_fields={"identity": "identities"}, progress=progress)
+                               extra_fields={"identity": "identities"}, progress=progress, kind=kind,
+                               test_fraction=test_fraction, split_seed=split_seed, group_key="identities")

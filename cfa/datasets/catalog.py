@@ -23,8 +23,11 @@ RAW_CHECKS = {
     "shapenet": "cfa.datasets.catalog:shapenet_missing",
     "folder": "cfa.datasets.catalog:folder_missing",
     "pix2pix": "cfa.datasets.catalog:pix2pix_missing",
-    "utkface": "cfa.datasets.labelled_sources:utkface_missing",
     "h5": "cfa.datasets.rotation_h5:h5_missing",
+    "utkface": "cfa.datasets.label_sources:utkface_missing",
+    "cacd": "cfa.datasets.label_sources:cacd_missing",
+    "steering": "cfa.datasets.label_sources:steering_missing",
+    "waymo": "cfa.datasets.label_sources:waymo_missing",
 }
 
 SHAPENET_HOWTO = ("ShapeNetCore v2 needs a (free) account: https://shapenet.org -> ShapeNetCore v2; unpack it so "

@@ -190,16 +190,19 @@ def _render_job(job: tuple[int, list[tuple[int, int]]]) -> np.ndarray:
     return np.stack([_WORKER_SIM.render(count, image_seed(seed, count, index)) for count, index in items])
 
 
-def iter_cell_batches(counts: list[int], per_count: int, seed: int, params: CellParams = CellParams(),
-                      workers: int = 0, batch: int = 64):
+def iter_cell_batches(counts: list[int], per_count: int | dict[int, int], seed: int,
+                      params: CellParams = CellParams(), workers: int = 0, batch: int = 64):
     """Yield (images (b, size, size) uint8, counts (b,) int32) in count-major order.
+
+    `per_count` is the number of images of every count, or a {count: images} mapping.
 
     Rows are fixed by (count, index) and their seeds, so `workers` only changes speed.
     workers >= 1 renders in that many spawned processes with one BLAS thread each: the
     simulator's many small matrix products slow down several-fold when OpenBLAS threads them on a
     busy CPU. workers = 0 renders in this process (no start-up cost; for small sets and tests).
     """
-    items = [(int(c), i) for c in counts for i in range(per_count)]
+    how_many = per_count if isinstance(per_count, dict) else {c: per_count for c in counts}
+    items = [(int(c), i) for c in counts for i in range(int(how_many[c]))]
     jobs = [(seed, items[k:k + batch]) for k in range(0, len(items), batch)]
     if workers < 0:
         raise ValueError(f"workers must be >= 0, got {workers}")
@@ -232,12 +235,16 @@ def iter_cell_batches(counts: list[int], per_count: int, seed: int, params: Cell
 
 
 def prepare_cells(out, counts: tuple[int, int] = (1, 200), per_count: int = 1000, seed: int = 0,
-                  size: int = 64, workers: int = 0, progress: bool = True) -> dict:
+                  size: int = 64, workers: int = 0, progress: bool = True, source_images: int | None = None,
+                  kind: str = "unpaired-with-label", test_fraction: float = 0.0, split_seed: int = 0) -> dict:
     """Simulate Cell-200 into one HDF5 in CcGAN's layout; returns the manifest.
 
     Keys: `IMGs_grey` uint8 (N, 1, size, size), `CellCounts` float32 (N,) (CcGAN's names), plus
     `domain`, `condition` (domains.cell_domains with the largest requested count as the top) and
     `image_index` (int32: the image of count c with index i has seed SeedSequence([seed, c, i])).
+    `source_images` (default `per_count`) is the number of images of count 1, the source
+    domain of the unpaired setting: a small set can have many sources and few images per target
+    count. `test_fraction` > 0 adds a seeded `split` (cfa.datasets.splits).
     """
     import time
 
@@ -245,6 +252,7 @@ def prepare_cells(out, counts: tuple[int, int] = (1, 200), per_count: int = 1000
 
     from cfa.datasets import domains
     from cfa.datasets.h5writer import StreamingH5
+    from cfa.datasets.splits import finish_label_file
     from cfa.errors import UserError
     from cfa.io import atomic_output, write_manifest
 
@@ -257,22 +265,33 @@ def prepare_cells(out, counts: tuple[int, int] = (1, 200), per_count: int = 1000
         raise UserError(f"--workers must be >= 0 (0 = render in this process), got {workers}")
     if size < 1 or 256 % size:
         raise UserError(f"--size must divide the 256-pixel canvas (e.g. 64, 128), got {size}")
+    source_images = per_count if source_images is None else int(source_images)
+    if source_images < 1:
+        raise UserError(f"source_images must be >= 1, got {source_images}")
     params = CellParams(size=size)
     t0 = time.perf_counter()
     count_list = list(range(first, last + 1))
     top = max(last, 2)
-    total = len(count_list) * per_count
+    images_of = {c: (source_images if c == 1 else per_count) for c in count_list}
+    total = sum(images_of.values())
     with atomic_output(out) as tmp:
         with StreamingH5(tmp) as writer, tqdm(total=total, desc="simulate cells", unit="img",
                                               disable=not progress) as bar:
-            for images, labels in iter_cell_batches(count_list, per_count, seed, params, workers=workers):
+            # image (count c, index i) is seeded by (seed, c, i): the index within its count
+            indices = np.concatenate([np.arange(images_of[c]) for c in count_list]).astype(np.int32)
+            for images, labels in iter_cell_batches(count_list, images_of, seed, params, workers=workers):
                 domain, condition = domains.cell_domains(labels, max_count=top)
-                index = (writer.rows + np.arange(len(labels))) % per_count
+                index = indices[writer.rows:writer.rows + len(labels)]
                 writer.append(IMGs_grey=images[:, None], CellCounts=labels.astype(np.float32),
-                              domain=domain, condition=condition, image_index=index.astype(np.int32))
+                              domain=domain, condition=condition, image_index=index)
                 bar.update(len(labels))
+            rule = domains.cells_description(top)
+            split = finish_label_file(writer, dataset="cells", kind=kind, rule=rule,
+                                      encoding=domains.cells_encoding(top), test_fraction=test_fraction,
+                                      split_seed=split_seed, where=f"(counts {first}:{last})")
             writer.set_attrs(
                 dataset="cells",
+                source="simulated",
                 image_key="IMGs_grey",
                 label_key="CellCounts",
                 label_name="cell count",
@@ -283,12 +302,16 @@ def prepare_cells(out, counts: tuple[int, int] = (1, 200), per_count: int = 1000
                 domain_rule=domains.cells_description(top),
             )
     seconds = time.perf_counter() - t0
-    all_counts = np.repeat(count_list, per_count)
+    all_counts = np.repeat(count_list, [images_of[c] for c in count_list])
     domain, condition = domains.cell_domains(all_counts, max_count=top)
+    counts = {"images": total, "per_count": per_count, "source_images": source_images,
+              "domains": {k: v for k, v in domains.domain_counts(domain, condition).items()
+                          if not k.startswith("target t=")}}
+    if split is not None:
+        counts["split"] = split
     return write_manifest(out, dataset="cells", source="simulated (SIMCEP-style, cfa.datasets.cells)",
-                          params={"counts": [first, last], "per_count": per_count, "seed": seed,
-                                  "size": size, "workers": workers, "simulator": params.as_dict()},
-                          counts={"images": total, "per_count": per_count,
-                                  "domains": {k: v for k, v in domains.domain_counts(domain, condition).items()
-                                              if not k.startswith("target t=")}},
-                          seconds=seconds, images_per_second=round(total / max(seconds, 1e-9), 2))
+                          params={"counts": [first, last], "per_count": per_count, "source_images": source_images,
+                                  "seed": seed, "size": size, "workers": workers, "kind": kind,
+                                  "test_fraction": test_fraction, "split_seed": split_seed,
+                                  "simulator": params.as_dict()},
+                          counts=counts, seconds=seconds, images_per_second=round(total / max(seconds, 1e-9), 2))

@@ -108,3 +108,71 @@ def domain_counts(domain, condition) -> dict[str, int]:
     for value in np.unique(condition[domain == TARGET]):
         out[f"target t={value:.4g}"] = int(((domain == TARGET) & (condition == value)).sum())
     return out
+
+
+# ---- label encodings: dataset labels <-> conditions t, for sweeps and figures -------------------
+#
+# Training sees the discrete R2 values above. To sweep a trained model over its labels (Figure 6:
+# 1 -> 200 cells, ages young -> old, -80 -> 80 deg, dawn -> day) a label is mapped to t by
+# piecewise-linear interpolation through anchors (label, t): each domain's centre carries its R2,
+# so a label between two bins gets a t between theirs. `range` is where the map is defined (labels
+# outside it are refused); beyond the outer anchors t stays at 0 or 1. `figure` is the sweep of the
+# paper's Figure 6 in label units (`cfa sample --t figure`).
+
+def _sweep(lo: float, hi: float, n: int) -> str:
+    return ",".join(f"{v:g}" for v in np.round(np.linspace(lo, hi, n), 4))
+
+
+def cells_encoding(max_count: int = 200) -> dict:
+    return {"rule": "cells", "unit": "cells", "anchors": [[1.0, 0.0], [float(max_count), 1.0]],
+            "range": [1.0, float(max_count)], "figure": _sweep(1, max_count, 11)}
+
+
+AGING_ENCODING = {
+    "rule": "aging", "unit": "years",
+    # teenagers (13..19) -> 0 at their centre, each decade bin at its centre, >= 60 at 65
+    "anchors": [[16.0, 0.0], [35.0, 0.25], [45.0, 0.5], [55.0, 0.75], [65.0, 1.0]],
+    "range": [13.0, 116.0],          # the youngest source age .. the oldest UTKFace age
+    "figure": _sweep(16, 65, 8),     # young -> old
+}
+
+STEERING_ENCODING = {
+    "rule": "steering", "unit": "deg",
+    "anchors": [[-72.5, 0.0]] + [[float(lo + 10.0), float(v)]
+                                 for lo, v in zip(STEERING_BIN_EDGES[:-1], STEERING_BIN_VALUES)],
+    "range": [-80.0, 80.0],          # CcGAN's open interval, closed here for sweeps
+    "figure": _sweep(-80, 80, 9),    # -80 deg -> 80 deg
+}
+
+WAYMO_ENCODING = {
+    "rule": "waymo", "unit": "time of day (0 dawn, 1 day, 2 dusk, 3 night)",
+    "anchors": [[float(i), WAYMO_CONDITION[name]] for i, name in enumerate(TIME_OF_DAY)],
+    "range": [0.0, 3.0],
+    "figure": _sweep(0, 1, 6),       # dawn -> day, through the values between the two labels
+}
+
+# Files written before encodings were recorded: labels are the conditions themselves.
+IDENTITY_ENCODING = {"rule": "condition", "unit": "condition", "anchors": [[0.0, 0.0], [1.0, 1.0]],
+                     "range": [0.0, 1.0], "figure": _sweep(0, 1, 11)}
+
+
+def encode_labels(encoding: dict, labels) -> np.ndarray:
+    """Labels (in `encoding['unit']`) -> conditions t (float32); a label outside the encoding's
+    range raises UserError naming it."""
+    from cfa.errors import UserError
+
+    values = np.atleast_1d(np.asarray(labels, dtype=np.float64))
+    lo, hi = encoding["range"]
+    bad = values[~np.isfinite(values) | (values < lo) | (values > hi)]
+    if len(bad):
+        raise UserError(f"target label {bad[0]:g} {encoding['unit']} is outside the {encoding['rule']} "
+                        f"encoding's range [{lo:g}, {hi:g}] (REFERENCE.md section 1; docs/table3.md); "
+                        f"give labels inside it")
+    x, t = np.asarray(encoding["anchors"], dtype=np.float64).T
+    return np.interp(values, x, t).astype(np.float32)
+
+
+def decode_conditions(encoding: dict, conditions) -> np.ndarray:
+    """Conditions t -> the label at which the encoding gives t (a bin's centre for a bin's R2)."""
+    x, t = np.asarray(encoding["anchors"], dtype=np.float64).T
+    return np.interp(np.asarray(conditions, dtype=np.float64), t, x)

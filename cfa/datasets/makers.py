@@ -19,9 +19,13 @@ MAKERS = {
     "procedural": "cfa.datasets.makers:render_from_params",
     "pix2pix": "cfa.datasets.makers:pix2pix_from_params",
     "edges2objects": "cfa.datasets.makers:edges2objects_from_params",
-    "utkface": "cfa.datasets.labelled_sources:make_utkface",
     # An existing rotation-set HDF5 (CcGAN's RC-49 file as downloaded, or a render) copied in.
     "h5": "cfa.datasets.rotation_h5:make_from_h5",
+    "cells": "cfa.datasets.label_sources:make_cells",
+    "utkface": "cfa.datasets.label_sources:make_utkface",
+    "cacd": "cfa.datasets.label_sources:make_cacd",
+    "steering": "cfa.datasets.label_sources:make_steering",
+    "waymo": "cfa.datasets.label_sources:make_waymo",
 }
 
 

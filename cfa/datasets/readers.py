@@ -154,14 +154,29 @@ class UnpairedWithLabel(_H5Reader):
             target &= np.isin(np.round(condition, 6), np.round(np.asarray(self.conditions, dtype=np.float32), 6))
         self.targets = np.nonzero(target)[0]
         self.target_t = condition[self.targets].astype(np.float32)
+        self.has_split = "split" in f
         if len(self.sources) == 0 or len(self.targets) == 0:
+            where = f" of the {self.split!r} split" if self.has_split else ""
             raise UserError(f"{self.path}: the unpaired setting needs source and target images; found "
-                            f"{len(self.sources)} source and {len(self.targets)} target images"
-                            + (f" with conditions {self.conditions}" if self.conditions is not None else ""))
+                            f"{len(self.sources)} source and {len(self.targets)} target images{where}"
+                            + (f" with conditions {self.conditions}" if self.conditions is not None else "")
+                            + f". Domain rule: {self.attrs.get('domain_rule', 'domain 0 = source, 1 = target')}"
+                            f"; whole file: {int((domain == SOURCE).sum())} source, "
+                            f"{int((domain == TARGET).sum())} target images")
         self.source_order = np.random.default_rng(self.seed).permutation(self.sources)
 
+    @property
+    def encoding(self) -> dict:
+        """How labels in the dataset's units map to conditions t (cfa.datasets.domains)."""
+        from cfa.datasets.domains import IDENTITY_ENCODING
+
+        encoding = self.attrs.get("label_encoding")
+        return encoding if isinstance(encoding, dict) else IDENTITY_ENCODING
+
     def info(self) -> dict:
-        return {**self._image_info(self.image_key), "label_unit": "condition", "t_scale": 1.0}
+        encoding = self.encoding
+        return {**self._image_info(self.image_key), "label_unit": encoding["unit"], "t_scale": 1.0,
+                "label_encoding": encoding, "figure_sweep": encoding.get("figure")}
 
     def available_conditions(self) -> list[float]:
         return sorted(set(np.round(self.target_t, 6).tolist()))

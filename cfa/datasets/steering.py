@@ -39,9 +39,15 @@ def parse_data_line(line: str) -> tuple[str, float, str | None] | str:
 
 
 def prepare_steering(root: str | Path, out: str | Path, size: int = 64,
-                     angle_range: tuple[float, float] = (-80.0, 80.0), progress: bool = True) -> dict:
-    """-> HDF5 `images` (N,3,S,S), `labels` (angle, deg), `names`, `domain`, `condition`."""
+                     angle_range: tuple[float, float] = (-80.0, 80.0), progress: bool = True,
+                     kind: str = "unpaired-with-label", test_fraction: float = 0.0, split_seed: int = 0,
+                     split_block: int = 100) -> dict:
+    """-> HDF5 `images` (N,3,S,S), `labels` (angle, deg), `names`, `domain`, `condition` (+ `split`
+    with test_fraction > 0: blocks of `split_block` consecutive kept frames go to one side, so a
+    test frame has no near-identical neighbour in training except at a block's edge)."""
     from tqdm import tqdm
+
+    from cfa.datasets.splits import consecutive_blocks, finish_label_file
 
     t0 = time.perf_counter()
     root = Path(root)
@@ -102,8 +108,14 @@ def prepare_steering(root: str | Path, out: str | Path, size: int = 64,
             if writer.rows == 0:
                 raise UserError(f"SteeringAngle: no usable frames in {data_txt} ({len(skipped)} skipped, "
                                 f"{excluded} outside {angle_range}). {how}")
+            split = finish_label_file(writer, dataset="steering", kind=kind, rule=domains.DESCRIPTIONS["steering"],
+                                      encoding=domains.STEERING_ENCODING, test_fraction=test_fraction,
+                                      split_seed=split_seed, where=f"in {data_txt} (angles in {angle_range})",
+                                      groups=consecutive_blocks(writer.rows, split_block),
+                                      group_rule=f"blocks of {split_block} consecutive frames of data.txt")
             writer.set_attrs(
                 dataset="steering",
+                source="steering",
                 image_key="images",
                 label_key="labels",
                 label_name="steering angle (deg)",
@@ -115,6 +127,10 @@ def prepare_steering(root: str | Path, out: str | Path, size: int = 64,
     counts = {"images": len(angles), "skipped": len(skipped), "excluded_by_angle": excluded,
               "angles_per_10deg": value_counts(np.floor(angles / 10) * 10),
               "domains": domains.domain_counts(domain, condition)}
+    if split is not None:
+        counts["split"] = split
     return write_manifest(out, dataset="steering", source=str(root),
-                          params={"size": size, "angle_range": list(angle_range)}, counts=counts,
-                          skipped=skipped, seconds=time.perf_counter() - t0)
+                          params={"size": size, "angle_range": list(angle_range), "kind": kind,
+                                  "test_fraction": test_fraction, "split_seed": split_seed,
+                                  "split_block": split_block},
+                          counts=counts, skipped=skipped, seconds=time.perf_counter() - t0)

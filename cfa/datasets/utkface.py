@@ -40,11 +40,19 @@ def parse_utkface_name(name: str) -> dict | str:
 
 def prepare_face_folder(*, dataset: str, root: str | Path, out: str | Path, url: str, layout: str,
                         parse: Callable[[str], dict | str], size: int, ages: tuple[int, int],
-                        extra_fields: dict[str, str], progress: bool = True) -> dict:
+                        extra_fields: dict[str, str], progress: bool = True, kind: str = "unpaired-with-label",
+                        test_fraction: float = 0.0, split_seed: int = 0, group_key: str | None = None,
+                        labelled_attrs: dict | None = None) -> dict:
     """Shared by UTKFace and CACD2000: scan, parse names, decode, resize, stream to HDF5.
 
-    `extra_fields` maps a parsed field to its HDF5 key (e.g. race -> races).
+    `extra_fields` maps a parsed field to its HDF5 key (e.g. race -> races). `kind` is the reader
+    the file is for (unpaired-with-label: both aging domains must be non-empty; labelled: ages
+    only, plus `labelled_attrs`, what `cfa.datasets.readers.LabelledImages` reads: label scale,
+    evaluation range, diversity attribute). `test_fraction` > 0 adds a seeded `split`, whole
+    `group_key` groups (e.g. identities) to one side (cfa.datasets.splits).
     """
+    from cfa.datasets.splits import finish_label_file
+
     from tqdm import tqdm
 
     t0 = time.perf_counter()
@@ -101,14 +109,24 @@ def prepare_face_folder(*, dataset: str, root: str | Path, out: str | Path, url:
                 raise UserError(f"{dataset}: no usable images under {root} (ages {ages[0]}..{ages[1]}; "
                                 f"{len(skipped)} skipped, {excluded} outside the age range). "
                                 f"Expected: {layout}. Official page: {url}")
+            groups = writer.file[group_key][:] if group_key else None
+            split = finish_label_file(writer, dataset=dataset, kind=kind, rule=domains.DESCRIPTIONS["aging"],
+                                      encoding=domains.AGING_ENCODING, test_fraction=test_fraction,
+                                      split_seed=split_seed, where=f"under {root} (ages {ages[0]}..{ages[1]})",
+                                      groups=groups,
+                                      group_rule=f"whole {group_key}" if group_key else "each image on its own")
             writer.set_attrs(
                 dataset=dataset,
+                source=dataset,
                 image_key="images",
                 label_key="labels",
                 label_name="age",
+                label_unit="years",
                 size=size,
                 domain_rule=domains.DESCRIPTIONS["aging"],
             )
+            if kind == "labelled" and labelled_attrs:
+                writer.set_attrs(**labelled_attrs)
     ages_arr = np.array(all_ages)
     domain, condition = domains.age_domains(ages_arr)
     counts = {"images": len(all_ages), "skipped": len(skipped), "excluded_by_age": excluded,
@@ -118,15 +136,27 @@ def prepare_face_folder(*, dataset: str, root: str | Path, out: str | Path, url:
             counts[key] = value_counts(values)
         elif values:
             counts[key] = len(set(values))
+    if split is not None:
+        counts["split"] = split
     return write_manifest(out, dataset=dataset, source=str(root),
-                          params={"size": size, "ages": list(ages)}, counts=counts, skipped=skipped,
-                          seconds=time.perf_counter() - t0)
+                          params={"size": size, "ages": list(ages), "kind": kind, "test_fraction": test_fraction,
+                                  "split_seed": split_seed},
+                          counts=counts, skipped=skipped, seconds=time.perf_counter() - t0)
 
 
 def prepare_utkface(root: str | Path, out: str | Path, size: int = 64, ages: tuple[int, int] = (1, 60),
-                    progress: bool = True) -> dict:
+                    progress: bool = True, kind: str = "unpaired-with-label", test_fraction: float = 0.0,
+                    split_seed: int = 0) -> dict:
     """UTKFace -> HDF5 `images` (N,3,S,S) uint8, `labels` (age), `races`, `genders`, `names`,
-    `domain`, `condition`; returns the manifest."""
+    `domain`, `condition` (+ `split` with test_fraction > 0); returns the manifest.
+
+    As a `labelled` set (Table 4) it follows CcGAN's UTKFace protocol: labels are divided by the
+    largest age kept (max_age 60), the evaluation range is the ages kept, race is the diversity
+    attribute."""
+    labelled = {"attribute_key": "races", "attribute_name": "race", "attribute_names": list(RACES),
+                "label_scale": float(ages[1]), "label_range": [int(ages[0]), int(ages[1])]}
     return prepare_face_folder(dataset="utkface", root=root, out=out, url=URL, layout=LAYOUT,
                                parse=parse_utkface_name, size=size, ages=ages,
-                               extra_fields={"race": "races", "gender": "genders"}, progress=progress)
+                               extra_fields={"race": "races", "gender": "genders"}, progress=progress,
+                               kind=kind, test_fraction=test_fraction, split_seed=split_seed,
+                               labelled_attrs=labelled)

@@ -148,13 +148,18 @@ def _centre_square(width: int, height: int) -> tuple[int, int, int, int]:
 
 def prepare_waymo(root: str | Path, out: str | Path, size: int = 64, camera: str = "FRONT",
                   every: int = 1, longitudes: dict[str, float] | None = None, split: str | None = None,
-                  batch_rows: int = 32, progress: bool = True) -> dict:
+                  batch_rows: int = 32, progress: bool = True, test_fraction: float = 0.0,
+                  split_seed: int = 0, split_block: int = 20) -> dict:
     """-> HDF5 `images` (N,3,S,S), `time_of_day` (int8: 0 dawn, 1 day, 2 dusk, 3 night), `domain`,
     `condition`, `segments`, `timestamps`, `locations`, `solar_hour`; returns the manifest.
 
-    `root` is the v2 root (read `root/<split>`, split default training) or one split folder."""
+    `root` is the v2 root (read `root/<split>`, split default training) or one split folder.
+    `test_fraction` > 0 adds a seeded `split` array (our train/test within the chosen Waymo split):
+    blocks of `split_block` consecutive kept frames of one segment go to one side."""
     from PIL import Image
     from tqdm import tqdm
+
+    from cfa.datasets.splits import consecutive_blocks, finish_label_file
 
     t0 = time.perf_counter()
     given_root = Path(root)
@@ -260,8 +265,17 @@ def prepare_waymo(root: str | Path, out: str | Path, size: int = 64, camera: str
                 raise UserError(f"Waymo: no frames of camera {camera} could be read under {root} "
                                 f"({len(skipped)} files skipped{', e.g. ' + reasons if reasons else ''}). "
                                 f"Is it a v2 split folder (not v1 TFRecords)? See {URL}")
+            segments = writer.file["segments"][:]
+            starts = np.ones(len(segments), dtype=bool)
+            starts[1:] = segments[1:] != segments[:-1]
+            split_record = finish_label_file(
+                writer, dataset="waymo", kind="unpaired-with-label", rule=domains.DESCRIPTIONS["waymo"],
+                encoding=domains.WAYMO_ENCODING, test_fraction=test_fraction, split_seed=split_seed,
+                where=f"under {root} (camera {camera})", groups=consecutive_blocks(len(segments), split_block, starts),
+                group_rule=f"blocks of {split_block} consecutive kept frames of one segment")
             writer.set_attrs(
                 dataset="waymo",
+                source="waymo",
                 kind="unpaired-with-label",
                 split=split,
                 image_key="images",
@@ -278,8 +292,11 @@ def prepare_waymo(root: str | Path, out: str | Path, size: int = 64, camera: str
     counts = {"images": sum(tod_counter.values()), "segments": segments_done, "skipped": len(skipped),
               "time_of_day": dict(sorted(tod_counter.items())), "waymo_label": dict(raw_counter),
               "locations": dict(loc_counter), "domains": domains.domain_counts(domain, condition)}
+    if split_record is not None:
+        counts["split"] = split_record
     return write_manifest(out, dataset="waymo", source=str(root),
                           params={"root": str(given_root), "split": split, "size": size, "camera": camera,
-                                  "every": every,
+                                  "every": every, "test_fraction": test_fraction, "split_seed": split_seed,
+                                  "split_block": split_block,
                                   "crop": "centre square", "longitudes": lon_table},
                           counts=counts, skipped=skipped, seconds=time.perf_counter() - t0)

@@ -14,6 +14,7 @@ TABLES = {
     "table2": "cfa.tables.table2",
     "table1": "cfa.tables.table1",
     "table4": "cfa.tables.table4",
+    "table3": "cfa.tables.table3",
 }
 
 

@@ -104,7 +104,8 @@ def notes_lines(table: dict, notes: list[str]) -> list[str]:
     lines.append("- paper: values as reported in the paper; \"-\" in a paper column = LPIPS of a deterministic "
                  "model (all zero; our column shows the measured value); " + MISSING
                  + " = no value (missing metrics file or metric); empty paper cell = not in the paper.")
-    if any(c["provenance"] and c["provenance"].get("split_rule") for c in table["cells"]):
+    # The rotation sets' split, sweep and mode terms (other kinds' split rules are spelled out).
+    if any(c["provenance"] and c["provenance"].get("sweep") for c in table["cells"]):
         lines.append("- split: how the dataset's train/test rows were chosen (grid:STEP = seen angles every STEP deg; "
                      "indx_train = CcGAN's split); sweep: test-split = every test row below 90 deg, official = "
                      "the authors' test.py, t = 2.5, 5, ..., 42.5 deg; mode: eval = BatchNorm running statistics "

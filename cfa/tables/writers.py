@@ -125,8 +125,9 @@ def latex(spec: TableSpec, table: dict) -> str:
              r"\caption{" + _tex_escape(caption(spec, table)) + "}",
              rf"\label{{tab:table{spec.number}}}",
              r"\begin{tabular}{l" + "rr" * len(cols) + "}", r"\toprule",
-             "Datasets & " + " & ".join(rf"\multicolumn{{{2 * n_methods}}}{{c}}{{{_tex_escape(ds)}}}"
-                                        for ds in spec.datasets) + r" \\",
+             "Datasets & " + " & ".join(
+                 rf"\multicolumn{{{2 * n_methods}}}{{c}}{{{_tex_escape(spec.dataset_label(ds))}}}"
+                 for ds in spec.datasets) + r" \\",
              "Methods & " + " & ".join(rf"\multicolumn{{2}}{{c}}{{{_tex_escape(label)}}}"
                                        for _, _, label in cols) + r" \\",
              " & " + " & ".join("ours & paper" for _ in cols) + r" \\", r"\midrule"]

@@ -13,7 +13,7 @@ expected layout under data/raw/). Keys, label and domain encodings: docs/dataset
 
   cfa prepare --dataset RA-20 --out data/demo/rotation/RA-20.h5 --set profile=demo
       (a dataset as params.yaml `datasets:` defines it: what Snakemake and DVC run)
-  cfa prepare cells --counts 1:200 --per-count 1000 --seed 0 --out data/cells/cell200.h5
+  cfa prepare cells --counts 1:200 --per-count 1000 --seed 0 --test-fraction 0.1 --out data/cells/cell200.h5
   cfa prepare utkface --root data/raw/UTKFace --out data/utkface/utkface64.h5
   cfa prepare cacd --root data/raw/CACD2000 --out data/cacd/cacd64.h5
   cfa prepare steering --root data/raw/driving_dataset --out data/steering/steering64.h5
@@ -63,6 +63,19 @@ def add_arguments(p) -> None:
     sub = p.add_subparsers(dest="dataset", metavar="<dataset>")
     raw = argparse.RawDescriptionHelpFormatter
 
+    def split_options(d, kinds: bool = True, block: int | None = None) -> None:
+        d.add_argument("--test-fraction", type=float, default=0.0, metavar="F",
+                       help="hold out this share of each domain as a seeded test split (`split` array; "
+                            "what evaluation needs; default 0: no split)")
+        d.add_argument("--split-seed", type=int, default=0, help="seed of the test split (default: 0)")
+        if block is not None:
+            d.add_argument("--split-block", type=int, default=block, metavar="N",
+                           help="consecutive frames that go to one side of the split together (default: %(default)s)")
+        if kinds:
+            d.add_argument("--kind", default="unpaired-with-label", choices=["unpaired-with-label", "labelled"],
+                           help="the reader the file is for: unpaired-with-label (Table 3; with a test split, "
+                                "both domains must have images) or labelled (Table 4) (default: %(default)s)")
+
     def dataset_parser(name: str, help_: str, url: str | None, layout: str | None, default_root: str | None):
         text = help_
         if url:
@@ -88,22 +101,28 @@ def add_arguments(p) -> None:
     d.add_argument("--size", type=int, default=64, help="stored size, divides 256 (default: 64)")
     d.add_argument("--workers", type=int, default=1,
                    help="rendering processes, one BLAS thread each; 0 = in this process (default: 1)")
+    d.add_argument("--source-images", type=int, default=None, metavar="N",
+                   help="images of count 1, the unpaired source domain (default: --per-count)")
+    split_options(d)
 
     d = dataset_parser("utkface", "UTKFace faces: ages, races and genders from file names",
                        utkface.URL, utkface.LAYOUT, "data/raw/UTKFace")
     d.add_argument("--size", type=int, default=64, help="output size (default: 64, as CcGAN)")
     d.add_argument("--ages", type=_ages, default=(1, 60), metavar="MIN:MAX",
                    help="ages kept, inclusive (default: 1:60 as CcGAN; use 1:116 for the >=60 aging bin)")
+    split_options(d)
 
     d = dataset_parser("cacd", "CACD2000 celebrity faces: age from the file-name prefix",
                        cacd.URL, cacd.LAYOUT, "data/raw/CACD2000")
     d.add_argument("--size", type=int, default=64, help="output size (default: 64)")
     d.add_argument("--ages", type=_ages, default=(1, 200), metavar="MIN:MAX",
                    help="ages kept, inclusive (default: all)")
+    split_options(d)
 
     d = dataset_parser("steering", "SteeringAngle (Sully Chen's driving frames and data.txt)",
                        steering.URL, steering.LAYOUT, "data/raw/driving_dataset")
     d.add_argument("--size", type=int, default=64, help="output size; the whole frame is resized (default: 64)")
+    split_options(d, block=100)
 
     d = dataset_parser("waymo", "Waymo Open Dataset v2 camera frames with dawn/day/dusk/night domains",
                        waymo.URL, waymo.LAYOUT, "data/raw/waymo_v2")
@@ -119,6 +138,7 @@ def add_arguments(p) -> None:
                    help="keep every N-th frame of a segment (10 Hz frames are near duplicates; default: 1)")
     d.add_argument("--longitude", type=_longitude, action="append", default=[], metavar="LOCATION=DEG",
                    help="add or override a location's longitude (degrees east); repeatable")
+    split_options(d, kinds=False, block=20)
 
     d = dataset_parser("pix2pix", "aligned pix2pix sets (A|B halves): " + ", ".join(pix2pix_sets.SETS),
                        pix2pix_sets.URL, pix2pix_sets.layout("<name>"), None)
@@ -152,6 +172,17 @@ def add_arguments(p) -> None:
                    help="rendering processes; 1 renders in this process (default: 1)")
 
 
+def _split_args(args) -> dict:
+    from cfa.errors import UserError
+
+    if not 0.0 <= args.test_fraction < 1.0:
+        raise UserError(f"--test-fraction must be in [0, 1), got {args.test_fraction}")
+    out = {"test_fraction": args.test_fraction, "split_seed": args.split_seed}
+    if hasattr(args, "kind"):
+        out["kind"] = args.kind
+    return out
+
+
 def _positive_size(size: int) -> None:
     from cfa.errors import UserError
 
@@ -176,25 +207,28 @@ def run(args) -> int:
         from cfa.datasets.cells import prepare_cells
 
         manifest = prepare_cells(args.out, counts=args.counts, per_count=args.per_count, seed=args.seed,
-                                 size=args.size, workers=args.workers, progress=progress)
+                                 size=args.size, workers=args.workers, progress=progress,
+                                 source_images=args.source_images, **_split_args(args))
     elif args.dataset in ("utkface", "cacd"):
         _positive_size(args.size)
         if args.dataset == "utkface":
             from cfa.datasets.utkface import prepare_utkface as prepare
         else:
             from cfa.datasets.cacd import prepare_cacd as prepare
-        manifest = prepare(args.root, args.out, size=args.size, ages=args.ages, progress=progress)
+        manifest = prepare(args.root, args.out, size=args.size, ages=args.ages, progress=progress, **_split_args(args))
     elif args.dataset == "steering":
         from cfa.datasets.steering import prepare_steering
 
         _positive_size(args.size)
-        manifest = prepare_steering(args.root, args.out, size=args.size, progress=progress)
+        manifest = prepare_steering(args.root, args.out, size=args.size, progress=progress,
+                                    split_block=args.split_block, **_split_args(args))
     elif args.dataset == "waymo":
         from cfa.datasets.waymo import prepare_waymo
 
         _positive_size(args.size)
         manifest = prepare_waymo(args.root, args.out, size=args.size, camera=args.camera, every=args.every,
-                                 longitudes=dict(args.longitude), split=args.split, progress=progress)
+                                 longitudes=dict(args.longitude), split=args.split, progress=progress,
+                                 split_block=args.split_block, **_split_args(args))
     elif args.dataset == "edges2objects":
         from cfa.datasets.edges2objects import prepare_edges2objects
 

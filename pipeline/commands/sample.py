@@ -13,7 +13,9 @@ DESCRIPTION = """Generate images from a run's latest checkpoint for a list or ra
 its condition t): a list `0,10,45`, a half-open range START:STOP:STEP (like numpy.arange), or
 `range:N`, N labels from the first to the last label of the range a label-only dataset records
 (UTKFace ages 1..60: range:60 is every age). Labels
-never seen in training are allowed; write a list that starts with a minus sign as --t=-10,0,10. The
+never seen in training are allowed; write a list that starts with a minus sign as --t=-10,0,10.
+`--t figure` takes the sweep of the paper's figure that the run's dataset records (Figure 6: 1 -> 200
+cells, ages young -> old, -80 -> 80 deg, dawn -> day), so one command serves every dataset. The
 inputs are the first --inputs test-split inputs of --data (default: the file the run trained on),
 resized to the working size as in training (whole image, no crop); a label-only model has no inputs and draws --inputs rows
 of fixed noise instead. Writes DIR/strip_XXX.png (one row per input: the input, then one image per
@@ -23,10 +25,16 @@ DIR/samples.json.
 """
 
 
+# `--t figure`: the sweep a dataset records for its paper figure (reader info `figure_sweep`).
+FIGURE_SWEEP = "figure"
+
+
 def add_arguments(p) -> None:
     p.add_argument("--checkpoint", required=True, metavar="RUN_DIR", help="a `cfa train` run directory")
     p.add_argument("--data", metavar="FILE.h5", help="where the inputs come from (default: the run's data)")
-    p.add_argument("--t", required=True, metavar="SPEC", help="labels: 0,10,45, START:STOP:STEP or range:N")
+    p.add_argument("--t", required=True, metavar="SPEC",
+                   help="labels: 0,10,45, START:STOP:STEP, range:N, or `figure` (the dataset's recorded "
+                        "figure sweep)")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument("--inputs", type=int, default=4, metavar="N", help="number of inputs (default: 4)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
@@ -48,12 +56,19 @@ def run(args) -> int:
     from cfa.training.objectives import restore_objective
     from cfa.training.samples import label_range_count, parse_t_spec, write_sample_set
 
-    labels = None if label_range_count(args.t) is not None else parse_t_spec(args.t)
+    figure = args.t == FIGURE_SWEEP
+    labels = None if figure or label_range_count(args.t) is not None else parse_t_spec(args.t)
     if args.inputs < 1:
         raise UserError(f"--inputs {args.inputs}: must be at least 1")
     device = resolve_device(args.device, "--device")
     objective, info = restore_objective(args.checkpoint, device)
-    if labels is None:  # range:N, over the label range the run's dataset records
+    if figure:
+        spec = (info.get("data_info") or {}).get("figure_sweep")
+        if not spec:
+            raise UserError(f"--t {FIGURE_SWEEP}: the dataset {args.checkpoint} trained on records no figure sweep; "
+                            f"give the labels, e.g. --t 0:90:5")
+        labels = parse_t_spec(spec)
+    elif labels is None:  # range:N, over the label range the run's dataset records
         labels = parse_t_spec(args.t, (info.get("data_info") or {}).get("label_range"))
     data = Path(args.data or info["data"])
     if not data.is_file():

@@ -21,6 +21,7 @@ TESTSETS = {
     "rotation": "cfa.metrics.testsets.rotation:RotationTestSet",
     "paired-images": "cfa.metrics.testsets.paired_images:PairedImagesTestSet",
     "labelled": "cfa.metrics.testsets.labelled:LabelledTestSet",
+    "unpaired-with-label": "cfa.metrics.testsets.unpaired:UnpairedTestSet",
 }
 
 

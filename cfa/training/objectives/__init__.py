@@ -39,6 +39,7 @@ OBJECTIVES = {
     "paired": "cfa.training.objectives.paired:PairedObjective",
     "image_only": "cfa.training.objectives.image_only:ImageOnlyObjective",
     "label_only": "cfa.training.objectives.label_only:LabelOnlyObjective",
+    "unpaired": "cfa.training.objectives.unpaired:UnpairedObjective",
 }
 
 
