@@ -4,7 +4,10 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.cfa-installed
-CORES ?= 8
+CORES ?= $(shell nproc 2>/dev/null || echo 2)
+# The default workflow profile runs one GPU job at a time (a GPU cannot hold two trainings). Without
+# an NVIDIA GPU that cap only idles CPU cores, so the demo lifts it; GPUS=N sets it by hand.
+GPUS ?= $(shell nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
 OFFLINE ?= 0
 
 # The demo profile; OFFLINE=1 also switches the metrics to randomly initialised backbones
@@ -45,7 +48,7 @@ SNAKEMAKE := PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake
 # to open. A second run finds nothing to do.
 demo: venv
 	@echo "cfa demo: Tables 1-4 and their figures on built-in data ($(if $(filter 1,$(OFFLINE)),OFFLINE: random-weight backbones,pretrained backbones))"
-	$(SNAKEMAKE) all --cores $(CORES) --config $(DEMO_CONFIG)
+	$(SNAKEMAKE) all --cores $(CORES) --resources gpu=$(if $(filter-out 0,$(GPUS)),$(GPUS),$(CORES)) --config $(DEMO_CONFIG)
 	@test $(DEMO_RESULTS)/report.html -nt $(DEMO_RESULTS)/index.md || \
 		$(SNAKEMAKE) all --quiet all --config $(DEMO_CONFIG) --report $(DEMO_RESULTS)/report.html
 	@echo "cfa demo: open $(DEMO_RESULTS)/index.md (Snakemake report: $(DEMO_RESULTS)/report.html)"
