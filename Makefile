@@ -50,7 +50,7 @@ demo: venv
 	@echo "cfa demo: Tables 1-4 and their figures on built-in data ($(if $(filter 1,$(OFFLINE)),OFFLINE: random-weight backbones,pretrained backbones))"
 	$(SNAKEMAKE) all --cores $(CORES) --resources gpu=$(if $(filter-out 0,$(GPUS)),$(GPUS),$(CORES)) --config $(DEMO_CONFIG)
 	@test $(DEMO_RESULTS)/report.html -nt $(DEMO_RESULTS)/index.md || \
-		$(SNAKEMAKE) all --quiet all --config $(DEMO_CONFIG) --report $(DEMO_RESULTS)/report.html
+		$(SNAKEMAKE) all --config $(DEMO_CONFIG) --report $(DEMO_RESULTS)/report.html
 	@echo "cfa demo: open $(DEMO_RESULTS)/index.md (Snakemake report: $(DEMO_RESULTS)/report.html)"
 
 test: venv
