@@ -28,7 +28,8 @@ from factories import DATASETS, REPO, TINY_MODELS
 from pipeline.cli import _command_modules, build_parser, main
 
 # Tiny models of each objective (params.yaml model names allow no underscore).
-NAMES = {"paired": "tiny-paired", "image_only": "tiny-image-only", "label_only": "tiny-label-only"}
+NAMES = {"paired": "tiny-paired", "image_only": "tiny-image-only", "label_only": "tiny-label-only",
+         "unpaired": "tiny-unpaired"}
 PAIRED, IMAGE, LABEL = NAMES["paired"], NAMES["image_only"], NAMES["label_only"]
 
 # Over the demo profile: tiny steps and evaluation sizes, so that a case that wrongly gets past its
@@ -70,6 +71,10 @@ def _all_unused(f: h5py.File) -> None:
     """A labelled set (whose protocol compares with every image, whatever its split) with no row."""
     f["split"] = np.full(len(f[f.attrs.get("label_key", "labels")]), 2, np.uint8)
     f.attrs["split_codes"] = json.dumps({"train": 0, "test": 1, "unused": 2})
+
+
+def _alternate_split(f: h5py.File) -> None:
+    f["split"] = np.where(np.arange(len(f["domain"])) % 2, 2, 0).astype(np.uint8)
 
 
 def _nan_first_label(f: h5py.File) -> None:
@@ -116,6 +121,8 @@ def world(tmp_path_factory) -> dict:
     w["pairs-notrain"] = _copy_h5(w["paired-images"], root / "pairs-notrain.h5", lambda f: _set_split(f, 2))
     w["pairs-notest"] = _copy_h5(w["paired-images"], root / "pairs-notest.h5", lambda f: _set_split(f, 0))
     w["lab-empty"] = _copy_h5(w["labelled"], root / "lab-empty.h5", _all_unused)
+    # An unpaired set with its seeded test split (what `cfa prepare --dataset` makes): every other row to test.
+    w["unpaired-split"] = _copy_h5(w["unpaired-with-label"], root / "unpaired-split.h5", _alternate_split)
     # NaN labels: a rotation set's angles, a labelled set's labels.
     w["rot-nan"] = _copy_h5(w["rotation"], root / "rot-nan.h5", _nan_first_label)
     w["ccgan-nan"] = _copy_h5(w["rot-nan"], root / "ccgan-nan.h5", _ccgan_layout)
@@ -295,8 +302,8 @@ CASES = [
     ("stats-missing-data", f"stats --data {{missing}} --out {OUT}.npz {P}", ["missing.h5"]),
     ("stats-truncated-h5", f"stats --data {{truncated}} --out {OUT}.npz {P}", ["truncated.h5"]),
     ("stats-garbage-h5", f"stats --data {{garbage}} --out {OUT}.npz {P}", ["garbage.h5"]),
-    ("stats-kind-without-protocol", f"stats --data {{unpaired-with-label}} --out {OUT}.npz {P}",
-     ["unpaired-with-label.h5", "'unpaired-with-label'"]),
+    ("stats-unpaired-without-test-split", f"stats --data {{unpaired-with-label}} --out {OUT}.npz {P}",
+     ["unpaired-with-label.h5", "no ['split'] array"]),
     ("stats-empty-test-split-rotation", f"stats --data {{rot-notest}} --out {OUT}.npz {P}", ["rot-notest.h5", "test"]),
     ("stats-empty-test-split-pairs", f"stats --data {{pairs-notest}} --out {OUT}.npz {P}", ["pairs-notest.h5", "test"]),
     ("stats-empty-labelled-set", f"stats --data {{lab-empty}} --out {OUT}.npz {P}", ["lab-empty.h5"]),
@@ -306,8 +313,11 @@ CASES = [
     ("evalnet-missing-data", f"evalnet --data {{missing}} --out {OUT} --nets autoencoder {P}", ["missing.h5"]),
     ("evalnet-truncated-h5", f"evalnet --data {{truncated}} --out {OUT} --nets autoencoder {P}", ["truncated.h5"]),
     ("evalnet-garbage-h5", f"evalnet --data {{garbage}} --out {OUT} --nets autoencoder {P}", ["garbage.h5"]),
-    ("evalnet-kind-without-protocol", f"evalnet --data {{unpaired-with-label}} --out {OUT} --nets autoencoder {P}",
-     ["unpaired-with-label.h5", "'unpaired-with-label'"]),
+    ("evalnet-unpaired-without-test-split",
+     f"evalnet --data {{unpaired-with-label}} --out {OUT} --nets autoencoder {P}",
+     ["unpaired-with-label.h5", "no ['split'] array"]),
+    ("evalnet-kind-without-real-images", f"evalnet --data {{unpaired-split}} --out {OUT} --nets autoencoder {P}",
+     ["unpaired-split.h5", "'unpaired-with-label'", "ae_fid"]),
     ("evalnet-regressor-on-unlabelled-pairs", f"evalnet --data {{paired-images}} --out {OUT} --nets regressor {P}",
      ["paired-images.h5", "regressor"]),
     ("evalnet-empty-train-split", f"evalnet --data {{rot-notrain}} --out {OUT} --nets autoencoder {P}",

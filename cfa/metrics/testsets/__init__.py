@@ -86,11 +86,15 @@ class TestSet:
     # -- what label-aware metrics and the evaluation networks need ---------------------------
     def real_images(self, split: str) -> RealImages:
         """The real images of `split` ("train" or "test") with their labels and attributes."""
-        raise NotImplementedError
+        raise UserError(f"{self.path} is a {self.kind!r} dataset: its test protocol does not give the real images "
+                        f"the evaluation networks train on yet (cfa evalnet; metrics ae_fid, label_score, "
+                        f"intra_fid, diversity, niqe); leave those metrics out of the table's metrics list")
 
     def labelled_fakes(self, generate) -> tuple[np.ndarray, np.ndarray]:
         """(generated uint8 images, the label each was asked for, in label units)."""
-        raise NotImplementedError
+        raise UserError(f"{self.path} is a {self.kind!r} dataset: its test protocol does not give generated images "
+                        f"with the labels they were asked for yet (metrics label_score, intra_fid, diversity, "
+                        f"niqe); leave those metrics out of the table's metrics list")
 
 
 def open_testset(path: str | Path, settings: dict, seed: int, progress: bool = True, model=None) -> TestSet:
