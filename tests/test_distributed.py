@@ -26,7 +26,7 @@ def _train(data: Path, run: Path, *, nproc: int, steps: int, threads: int = 1) -
     sets = ["profile=demo", f"{m}.generator.ngf=8", f"{m}.generator.n_blocks=2", f"{m}.generator.dropout=0",
             f"{m}.discriminator.ndf=8", f"{m}.atoms.method=rk4", "train.batch_size=16", "train.load_size=null",
             "train.crop_size=null", "train.checkpoint_every=10", "train.log_every=5", "train.sample_every=100",
-            "train.device=cpu"]
+            "train.device=cpu", f"train.cpu_threads={threads}"]
     cmd = [*CFA, "train", "--model", "pix2pix-cfa", "--data", str(data), "--out", str(run), "--steps", str(steps),
            "--seed", "3", "--no-progress", "--params", str(REPO / "params.yaml"), "--nproc-per-node", str(nproc)]
     for s in sets:
